@@ -1,0 +1,44 @@
+# softodp top-level Makefile. Stable entry points:
+#   make deps      install the Debian packages the project needs
+#   make kernel    build (or reuse from cache) the guest kernel
+#   make modules   build our kernel modules against it
+#   make check     the test suite (host rig tests, then the guest suite)
+#   make demo      the main job: boot the VM and show what softodp does
+#   make vm-run CMD='...'   run CMD in the test VM with our modules and rxe0 up
+#   make checkpatch         checkpatch.pl --strict over our kernel code
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+TOP := $(CURDIR)
+
+.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean
+
+all: modules userspace
+
+deps:
+	@scripts/deps
+
+kernel: deps
+	@scripts/build-kernel
+
+modules: kernel
+	@scripts/build-modules
+
+userspace:
+	@$(MAKE) -s -C tests/progs
+
+vm-run: all
+	@test -n "$(CMD)" || { echo "usage: make vm-run CMD='...'" >&2; exit 2; }
+	@scripts/vm-run "$$CMD"
+
+check: all
+	@scripts/check
+
+demo: all
+	@scripts/vm-run scripts/demo
+
+checkpatch: kernel
+	@scripts/checkpatch
+
+clean:
+	rm -rf build
+	@$(MAKE) -s -C tests/progs clean

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * softodp mirror core: mirrors ranges of a process's address space into a
+ * software device's "page table" with hmm_range_fault() and one
+ * mmu_interval_notifier per range.
+ *
+ * A device creates a range per memory region (or per chunk of one), then
+ * accesses user memory only through sodp_range_access(), which runs a
+ * caller-supplied actor on each present page with the range lock held and
+ * faults absent pages in (sleepable context only). Invalidation clears
+ * entries under the same lock, so once the notifier returns no actor is
+ * running on, or will run on, the invalidated pages.
+ */
+#ifndef _SOFTODP_MIRROR_H
+#define _SOFTODP_MIRROR_H
+
+#include <linux/atomic.h>
+#include <linux/types.h>
+
+struct mm_struct;
+struct sodp_mm;
+struct sodp_range;
+
+/* sodp_range_access() / sodp_range_fault() flags */
+#define SODP_WRITE	BIT(0)	/* the access writes: needs a writable mapping */
+#define SODP_NO_FAULT	BIT(1)	/* never fault: use only what is present */
+
+/**
+ * struct sodp_stats - counters of one range (or a sum of several)
+ * @faults: fault requests (one per sodp_range_fault() call that had work)
+ * @faults_handled: fault requests that committed pages
+ * @pages_faulted: pages committed by faults
+ * @huge_mappings: committed mappings of order >= 9 (THP or hugetlb)
+ * @fault_retries: hmm_range_fault -EBUSY or read_retry collisions
+ * @fault_timeouts: faults that gave up after HMM_RANGE_DEFAULT_TIMEOUT
+ * @fault_errors: faults that failed (unmapped, no permission, no memory)
+ * @invalidations: notifier calls that hit the range
+ * @invalidations_handled: notifier calls that cleared at least one entry
+ * @pages_invalidated: entries cleared by invalidation
+ */
+struct sodp_stats {
+	u64 faults;
+	u64 faults_handled;
+	u64 pages_faulted;
+	u64 huge_mappings;
+	u64 fault_retries;
+	u64 fault_timeouts;
+	u64 fault_errors;
+	u64 invalidations;
+	u64 invalidations_handled;
+	u64 pages_invalidated;
+};
+
+/**
+ * struct sodp_counters - live counters, same fields as struct sodp_stats
+ *
+ * Every range counts into its own block and, optionally, into a parent block
+ * its creator owns (a device's totals, say).
+ */
+struct sodp_counters {
+	atomic64_t faults;
+	atomic64_t faults_handled;
+	atomic64_t pages_faulted;
+	atomic64_t huge_mappings;
+	atomic64_t fault_retries;
+	atomic64_t fault_timeouts;
+	atomic64_t fault_errors;
+	atomic64_t invalidations;
+	atomic64_t invalidations_handled;
+	atomic64_t pages_invalidated;
+};
+
+/**
+ * typedef sodp_actor_t - work done on one piece of mirrored memory
+ * @kaddr: kernel address of the piece (never crosses a page boundary)
+ * @len: its length in bytes
+ * @priv: the caller's cookie
+ *
+ * Runs with the range's spinlock held: it must not sleep. Returns 0 to go
+ * on, or a negative errno that sodp_range_access() returns.
+ */
+typedef int (*sodp_actor_t)(void *kaddr, size_t len, void *priv);
+
+struct sodp_mm *sodp_mm_get(struct mm_struct *mm);
+void sodp_mm_put(struct sodp_mm *smm);
+
+struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
+				     unsigned long length,
+				     struct sodp_counters *parent);
+void sodp_range_destroy(struct sodp_range *range);
+unsigned long sodp_range_start(const struct sodp_range *range);
+unsigned long sodp_range_length(const struct sodp_range *range);
+
+int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
+		     unsigned int flags);
+int sodp_range_access(struct sodp_range *range, unsigned long va, size_t len,
+		      unsigned int flags, sodp_actor_t actor, void *priv);
+unsigned long sodp_range_present(struct sodp_range *range, unsigned long va,
+				 size_t len, unsigned int flags);
+void sodp_range_stats(struct sodp_range *range, struct sodp_stats *out);
+void sodp_counters_read(const struct sodp_counters *c, struct sodp_stats *out);
+
+#endif /* _SOFTODP_MIRROR_H */

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * softodp mirror core: faulting pages in with hmm_range_fault().
+ *
+ * Fault sequence, per chunk of at most SODP_FAULT_CHUNK pages:
+ *   seq = mmu_interval_read_begin(notifier)
+ *   mmap_read_lock; hmm_range_fault(); mmap_read_unlock
+ *     -EBUSY: an invalidation ran; start over
+ *   spin_lock(range->lock)
+ *   mmu_interval_read_retry(notifier, seq)? unlock and start over
+ *   commit the entries; spin_unlock
+ * until HMM_RANGE_DEFAULT_TIMEOUT, then -ETIMEDOUT.
+ *
+ * A read fault asks only for HMM_PFN_REQ_FAULT, so a zero page, a COW page
+ * shared after fork or a PROT_READ page comes back without HMM_PFN_WRITE and
+ * accesses that write will not use it; a write fault adds HMM_PFN_REQ_WRITE,
+ * which makes the kernel break COW exactly as a CPU write would.
+ *
+ * A page mapped with order > 0 (THP, hugetlb) is committed as one unit: all
+ * of its entries that fall in the range are filled at once.
+ */
+#include <linux/hmm.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include "mirror.h"
+
+#define SODP_FAULT_CHUNK	64
+#define SODP_HUGE_ORDER		(PMD_SHIFT - PAGE_SHIFT)
+
+/*
+ * Commit one hmm entry for @va and, for a higher-order mapping, every other
+ * entry of the same mapping that lies in the range. Returns the first
+ * address after what was committed.
+ */
+static unsigned long sodp_commit_one(struct sodp_range *range,
+				     unsigned long va, unsigned long entry)
+{
+	unsigned int order = hmm_pfn_to_map_order(entry);
+	unsigned long flags = entry & (HMM_PFN_VALID | HMM_PFN_WRITE);
+	unsigned long pfn = entry & ~HMM_PFN_FLAGS;
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long hstart = ALIGN_DOWN(va, size);
+	unsigned long first = max(hstart, range->start);
+	unsigned long last = min(hstart + size, range->end);
+	unsigned long a, base = pfn - ((va - hstart) >> PAGE_SHIFT);
+
+	lockdep_assert_held(&range->lock);
+	for (a = first; a < last; a += PAGE_SIZE)
+		range->pfns[sodp_index(range, a)] =
+			flags | (base + ((a - hstart) >> PAGE_SHIFT));
+	if (order >= SODP_HUGE_ORDER)
+		sodp_count(range, huge_mappings, 1);
+	sodp_count(range, pages_faulted, (last - first) >> PAGE_SHIFT);
+	return last;
+}
+
+static void sodp_commit(struct sodp_range *range, struct hmm_range *hr)
+{
+	unsigned long va = hr->start;
+
+	lockdep_assert_held(&range->lock);
+	while (va < hr->end) {
+		unsigned long entry = hr->hmm_pfns[(va - hr->start) >> PAGE_SHIFT];
+
+		if (entry & HMM_PFN_VALID)
+			va = sodp_commit_one(range, va, entry);
+		else
+			va += PAGE_SIZE;
+	}
+}
+
+/*
+ * First address in [start, end) whose entry lacks @need, or @end: pages
+ * already mirrored (a whole huge page committed by an earlier chunk, say)
+ * are not faulted again.
+ */
+static unsigned long sodp_first_missing(struct sodp_range *range,
+					unsigned long start, unsigned long end,
+					unsigned long need)
+{
+	spin_lock(&range->lock);
+	while (start < end &&
+	       (range->pfns[sodp_index(range, start)] & need) == need)
+		start += PAGE_SIZE;
+	spin_unlock(&range->lock);
+	return start;
+}
+
+/* Fault [start, end) (at most SODP_FAULT_CHUNK pages) and commit it. */
+static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
+			    unsigned long end, unsigned int flags)
+{
+	unsigned long pfns[SODP_FAULT_CHUNK];
+	struct mm_struct *mm = range->smm->mm;
+	struct hmm_range hr = {
+		.notifier = &range->notifier,
+		.start = start,
+		.end = end,
+		.hmm_pfns = pfns,
+		.default_flags = 0,
+	};
+	unsigned long timeout;
+	int ret;
+
+	if (!(flags & SODP_NO_FAULT)) {
+		hr.default_flags = HMM_PFN_REQ_FAULT;
+		if (flags & SODP_WRITE)
+			hr.default_flags |= HMM_PFN_REQ_WRITE;
+	}
+	if (!mmget_not_zero(mm))
+		return -EFAULT;
+
+	timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	for (;;) {
+		if (time_after(jiffies, timeout)) {
+			sodp_count(range, fault_timeouts, 1);
+			ret = -ETIMEDOUT;
+			break;
+		}
+		hr.notifier_seq = mmu_interval_read_begin(&range->notifier);
+		mmap_read_lock(mm);
+		ret = hmm_range_fault(&hr);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY) {
+			sodp_count(range, fault_retries, 1);
+			continue;
+		}
+		if (ret)
+			break;
+
+		spin_lock(&range->lock);
+		if (mmu_interval_read_retry(&range->notifier, hr.notifier_seq)) {
+			spin_unlock(&range->lock);
+			sodp_count(range, fault_retries, 1);
+			continue;
+		}
+		sodp_commit(range, &hr);
+		spin_unlock(&range->lock);
+		break;
+	}
+	mmput(mm);
+	return ret;
+}
+
+/**
+ * sodp_range_fault - fault pages of a range in and mirror them
+ * @range: the range
+ * @va: first byte
+ * @len: bytes
+ * @flags: SODP_WRITE for writable mappings (breaks COW); SODP_NO_FAULT to
+ *	mirror only what the CPU page table already has, faulting nothing
+ *
+ * Sleeps. Returns 0; -EFAULT for an address outside the range or not
+ * mapped by the process (or the process is gone); -EPERM when @flags asks
+ * for more than the mapping allows (a write to PROT_READ memory);
+ * -ETIMEDOUT when invalidations kept racing for HMM_RANGE_DEFAULT_TIMEOUT;
+ * -ENOMEM.
+ */
+int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
+		     unsigned int flags)
+{
+	unsigned long need = HMM_PFN_VALID;
+	unsigned long start, end, next;
+	int ret = 0;
+
+	might_sleep();
+	if (!sodp_in_range(range, va, len))
+		return -EFAULT;
+	start = ALIGN_DOWN(va, PAGE_SIZE);
+	end = ALIGN(va + len, PAGE_SIZE);
+
+	if (flags & SODP_WRITE)
+		need |= HMM_PFN_WRITE;
+
+	sodp_count(range, faults, 1);
+	for (;;) {
+		start = sodp_first_missing(range, start, end, need);
+		if (start == end)
+			break;
+		next = min(end, start + SODP_FAULT_CHUNK * PAGE_SIZE);
+		ret = sodp_fault_chunk(range, start, next, flags);
+		if (ret)
+			break;
+		start = next;
+	}
+	if (ret)
+		sodp_count(range, fault_errors, 1);
+	else
+		sodp_count(range, faults_handled, 1);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(sodp_range_fault);

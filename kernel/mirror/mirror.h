@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* softodp mirror core: definitions shared by its files (not an API). */
+#ifndef _SOFTODP_MIRROR_INTERNAL_H
+#define _SOFTODP_MIRROR_INTERNAL_H
+
+#include <linux/atomic.h>
+#include <linux/hmm.h>
+#include <linux/kref.h>
+#include <linux/mmu_notifier.h>
+#include <linux/spinlock.h>
+#include <softodp/mirror.h>
+
+/**
+ * struct sodp_mm - the mirror context of one address space
+ * @mm: the address space; mmgrab()ed, so the struct outlives us, but the
+ *	address space itself may be torn down (use mmget_not_zero())
+ * @ref: one reference per sodp_mm_get() and per live range
+ * @node: entry in the context table, protected by sodp_mm_lock
+ */
+struct sodp_mm {
+	struct mm_struct *mm;
+	struct kref ref;
+	struct hlist_node node;
+};
+
+/**
+ * struct sodp_range - one mirrored range and its interval notifier
+ * @notifier: covers exactly [@start, @end)
+ * @smm: the owning context (referenced)
+ * @start: first byte, page aligned
+ * @end: one past the last byte, page aligned
+ * @lock: protects @pfns and pairs mmu_interval_set_seq() with
+ *	mmu_interval_read_retry(). Held by an actor for the whole of its run,
+ *	by a fault while it commits, and by the notifier while it clears. It is
+ *	a spinlock so that the notifier may take it in non-blockable context;
+ *	nothing sleeps and no mm lock is taken while it is held.
+ * @pfns: one hmm pfn entry per page (HMM_PFN_VALID, HMM_PFN_WRITE, map
+ *	order, pfn), 0 when absent
+ * @cnt: counters
+ * @parent: the creator's counter block that @cnt also counts into, or NULL
+ */
+struct sodp_range {
+	struct mmu_interval_notifier notifier;
+	struct sodp_mm *smm;
+	unsigned long start;
+	unsigned long end;
+	spinlock_t lock;	/* see @lock above */
+	unsigned long *pfns;
+	struct sodp_counters cnt;
+	struct sodp_counters *parent;
+};
+
+/* Add @n to counter @field of @range and of its parent block. */
+#define sodp_count(range, field, n)					\
+	do {								\
+		struct sodp_range *__r = (range);			\
+		s64 __n = (n);						\
+									\
+		atomic64_add(__n, &__r->cnt.field);			\
+		if (__r->parent)					\
+			atomic64_add(__n, &__r->parent->field);		\
+	} while (0)
+
+static inline unsigned long sodp_index(const struct sodp_range *range,
+				       unsigned long va)
+{
+	return (va - range->start) >> PAGE_SHIFT;
+}
+
+/* [va, va + len) lies inside the range (len > 0, no wrap-around). */
+static inline bool sodp_in_range(const struct sodp_range *range,
+				 unsigned long va, size_t len)
+{
+	return len && va >= range->start && va + len > va &&
+	       va + len <= range->end;
+}
+
+void sodp_mm_hold(struct sodp_mm *smm);
+
+#endif /* _SOFTODP_MIRROR_INTERNAL_H */

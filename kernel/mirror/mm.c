@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * softodp mirror core: one context per address space, shared by every range
+ * (and so every memory region) of that process.
+ */
+#include <linux/hashtable.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include "mirror.h"
+
+/* sodp_mm_lock protects sodp_mm_table and the last-reference transition. */
+static DEFINE_MUTEX(sodp_mm_lock);
+static DEFINE_HASHTABLE(sodp_mm_table, 6);
+
+/**
+ * sodp_mm_get - get the mirror context of an address space
+ * @mm: the address space, normally current->mm
+ *
+ * Returns the context, creating it on first use, with a reference the caller
+ * drops with sodp_mm_put(); or ERR_PTR(-ENOMEM).
+ */
+struct sodp_mm *sodp_mm_get(struct mm_struct *mm)
+{
+	struct sodp_mm *smm;
+
+	mutex_lock(&sodp_mm_lock);
+	hash_for_each_possible(sodp_mm_table, smm, node, (unsigned long)mm) {
+		if (smm->mm == mm) {
+			kref_get(&smm->ref);
+			goto out;
+		}
+	}
+	smm = kzalloc(sizeof(*smm), GFP_KERNEL);
+	if (!smm) {
+		smm = ERR_PTR(-ENOMEM);
+		goto out;
+	}
+	mmgrab(mm);
+	smm->mm = mm;
+	kref_init(&smm->ref);
+	hash_add(sodp_mm_table, &smm->node, (unsigned long)mm);
+out:
+	mutex_unlock(&sodp_mm_lock);
+	return smm;
+}
+EXPORT_SYMBOL_GPL(sodp_mm_get);
+
+/* Take one more reference on a context the caller already holds. */
+void sodp_mm_hold(struct sodp_mm *smm)
+{
+	kref_get(&smm->ref);
+}
+
+static void sodp_mm_release(struct kref *ref)
+{
+	struct sodp_mm *smm = container_of(ref, struct sodp_mm, ref);
+
+	lockdep_assert_held(&sodp_mm_lock);
+	hash_del(&smm->node);
+	mutex_unlock(&sodp_mm_lock);
+	mmdrop(smm->mm);
+	kfree(smm);
+}
+
+/**
+ * sodp_mm_put - drop a reference taken by sodp_mm_get()
+ * @smm: the context
+ */
+void sodp_mm_put(struct sodp_mm *smm)
+{
+	kref_put_mutex(&smm->ref, sodp_mm_release, &sodp_mm_lock);
+}
+EXPORT_SYMBOL_GPL(sodp_mm_put);
+
+static int __init sodp_mirror_init(void)
+{
+	return 0;
+}
+
+static void __exit sodp_mirror_exit(void)
+{
+	/* Users hold module references, so no context can be left here. */
+	WARN_ON(!hash_empty(sodp_mm_table));
+}
+
+module_init(sodp_mirror_init);
+module_exit(sodp_mirror_exit);
+MODULE_DESCRIPTION("softodp mirror core: HMM mirroring of user address ranges");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * softodp mirror core: ranges, their interval notifiers and invalidation.
+ *
+ * Invalidation sequence (sodp_invalidate): take range->lock, which waits for
+ * any actor running on the range; record the notifier sequence so a fault
+ * that raced with us fails mmu_interval_read_retry(); clear the entries that
+ * overlap the invalidated span; drop the lock and return. From then on no
+ * actor can see those pages until a new fault commits them.
+ */
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include "mirror.h"
+
+static bool sodp_invalidate(struct mmu_interval_notifier *mni,
+			    const struct mmu_notifier_range *nr,
+			    unsigned long cur_seq)
+{
+	struct sodp_range *range = container_of(mni, struct sodp_range, notifier);
+	unsigned long start = max(nr->start, range->start);
+	unsigned long end = min(nr->end, range->end);
+	unsigned long i, cleared = 0;
+
+	/*
+	 * A spinlock, so this is the same whether or not the range is
+	 * blockable: we never sleep here, we only wait for actors, which
+	 * never sleep either.
+	 */
+	spin_lock(&range->lock);
+	mmu_interval_set_seq(mni, cur_seq);
+	for (i = sodp_index(range, start); i < sodp_index(range, end); i++) {
+		if (range->pfns[i]) {
+			range->pfns[i] = 0;
+			cleared++;
+		}
+	}
+	spin_unlock(&range->lock);
+
+	sodp_count(range, invalidations, 1);
+	if (cleared) {
+		sodp_count(range, invalidations_handled, 1);
+		sodp_count(range, pages_invalidated, cleared);
+	}
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops sodp_range_ops = {
+	.invalidate = sodp_invalidate,
+};
+
+/**
+ * sodp_range_create - start mirroring part of an address space
+ * @smm: the address space's context (see sodp_mm_get())
+ * @start: first byte; rounded down to a page
+ * @length: bytes; the end is rounded up to a page
+ * @parent: a counter block the range also counts into (or NULL); it must
+ *	outlive the range
+ *
+ * Nothing is faulted in: pages come in on access or by sodp_range_fault().
+ * Must be called from process context while the address space is live.
+ * Returns the range, or ERR_PTR(-EINVAL) for an empty or wrapping span,
+ * -EFAULT if the address space is gone, -ENOMEM.
+ */
+struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
+				     unsigned long length,
+				     struct sodp_counters *parent)
+{
+	unsigned long end = start + length;
+	struct sodp_range *range;
+	int ret;
+
+	if (!length || end < start || end > TASK_SIZE)
+		return ERR_PTR(-EINVAL);
+	start = ALIGN_DOWN(start, PAGE_SIZE);
+	end = ALIGN(end, PAGE_SIZE);
+
+	range = kzalloc(sizeof(*range), GFP_KERNEL);
+	if (!range)
+		return ERR_PTR(-ENOMEM);
+	range->pfns = kvcalloc((end - start) >> PAGE_SHIFT,
+			       sizeof(*range->pfns), GFP_KERNEL_ACCOUNT);
+	if (!range->pfns) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	spin_lock_init(&range->lock);
+	range->start = start;
+	range->end = end;
+	range->smm = smm;
+	range->parent = parent;
+
+	if (!mmget_not_zero(smm->mm)) {
+		ret = -EFAULT;
+		goto err_free;
+	}
+	ret = mmu_interval_notifier_insert(&range->notifier, smm->mm, start,
+					   end - start, &sodp_range_ops);
+	mmput(smm->mm);
+	if (ret)
+		goto err_free;
+	sodp_mm_hold(smm);
+	return range;
+
+err_free:
+	kvfree(range->pfns);
+	kfree(range);
+	return ERR_PTR(ret);
+}
+EXPORT_SYMBOL_GPL(sodp_range_create);
+
+/**
+ * sodp_range_destroy - stop mirroring and free a range
+ * @range: the range
+ *
+ * The caller guarantees no sodp_range_access() or sodp_range_fault() on
+ * @range is running or will run. Waits for a notifier call in progress.
+ * May sleep.
+ */
+void sodp_range_destroy(struct sodp_range *range)
+{
+	struct sodp_mm *smm = range->smm;
+
+	might_sleep();
+	mmu_interval_notifier_remove(&range->notifier);
+	kvfree(range->pfns);
+	kfree(range);
+	sodp_mm_put(smm);
+}
+EXPORT_SYMBOL_GPL(sodp_range_destroy);
+
+/**
+ * sodp_range_start - first mirrored byte (page aligned)
+ * @range: the range
+ */
+unsigned long sodp_range_start(const struct sodp_range *range)
+{
+	return range->start;
+}
+EXPORT_SYMBOL_GPL(sodp_range_start);
+
+/**
+ * sodp_range_length - mirrored bytes (a multiple of the page size)
+ * @range: the range
+ */
+unsigned long sodp_range_length(const struct sodp_range *range)
+{
+	return range->end - range->start;
+}
+EXPORT_SYMBOL_GPL(sodp_range_length);
+
+/**
+ * sodp_range_present - count pages mapped for an access
+ * @range: the range
+ * @va: first byte
+ * @len: bytes
+ * @flags: SODP_WRITE to count only writable pages
+ *
+ * A snapshot: the answer may be stale as soon as it is returned.
+ */
+unsigned long sodp_range_present(struct sodp_range *range, unsigned long va,
+				 size_t len, unsigned int flags)
+{
+	unsigned long need = HMM_PFN_VALID;
+	unsigned long i, end, n = 0;
+
+	if (!sodp_in_range(range, va, len))
+		return 0;
+	if (flags & SODP_WRITE)
+		need |= HMM_PFN_WRITE;
+	end = sodp_index(range, ALIGN(va + len, PAGE_SIZE));
+	spin_lock(&range->lock);
+	for (i = sodp_index(range, va); i < end; i++)
+		n += (range->pfns[i] & need) == need;
+	spin_unlock(&range->lock);
+	return n;
+}
+EXPORT_SYMBOL_GPL(sodp_range_present);
+
+/**
+ * sodp_range_stats - read a range's counters
+ * @range: the range
+ * @out: filled with the counters
+ */
+void sodp_range_stats(struct sodp_range *range, struct sodp_stats *out)
+{
+	sodp_counters_read(&range->cnt, out);
+}
+EXPORT_SYMBOL_GPL(sodp_range_stats);
+
+/**
+ * sodp_counters_read - snapshot a counter block
+ * @c: the counters
+ * @out: filled with their values
+ */
+void sodp_counters_read(const struct sodp_counters *c, struct sodp_stats *out)
+{
+	out->faults = atomic64_read(&c->faults);
+	out->faults_handled = atomic64_read(&c->faults_handled);
+	out->pages_faulted = atomic64_read(&c->pages_faulted);
+	out->huge_mappings = atomic64_read(&c->huge_mappings);
+	out->fault_retries = atomic64_read(&c->fault_retries);
+	out->fault_timeouts = atomic64_read(&c->fault_timeouts);
+	out->fault_errors = atomic64_read(&c->fault_errors);
+	out->invalidations = atomic64_read(&c->invalidations);
+	out->invalidations_handled = atomic64_read(&c->invalidations_handled);
+	out->pages_invalidated = atomic64_read(&c->pages_invalidated);
+}
+EXPORT_SYMBOL_GPL(sodp_counters_read);

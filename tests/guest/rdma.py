@@ -1,0 +1,99 @@
+"""Helpers for driving rxe0 and the ibverbs tools inside the guest."""
+import ipaddress
+import os
+import re
+import subprocess
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(TOP, "build", "bin")
+SYS_IB = "/sys/class/infiniband"
+
+
+class RxeDevice:
+    def __init__(self, name):
+        self.name = name
+        self.port = os.path.join(SYS_IB, name, "ports", "1")
+
+    def state(self):
+        with open(os.path.join(self.port, "state")) as f:
+            return f.read().strip()
+
+    def wait_active(self, timeout=10):
+        """Poll (bounded) until the port is ACTIVE; True if it became so."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.state() == "4: ACTIVE":
+                    return True
+            except OSError:  # device not registered yet
+                pass
+            time.sleep(0.05)
+        return False
+
+    def gid_index(self, ipv4=None):
+        """Index of the RoCE v2 GID carrying an IPv4 address (the first one,
+        or the given one)."""
+        gids = os.path.join(self.port, "gids")
+        types = os.path.join(self.port, "gid_attrs", "types")
+        for idx in sorted(int(i) for i in os.listdir(gids)):
+            try:
+                with open(os.path.join(gids, str(idx))) as f:
+                    gid = f.read().strip()
+                with open(os.path.join(types, str(idx))) as f:
+                    kind = f.read().strip()
+            except OSError:  # unpopulated entries read as EINVAL
+                continue
+            addr = ipaddress.IPv6Address(gid)
+            if kind != "RoCE v2" or addr.ipv4_mapped is None:
+                continue
+            if ipv4 is None or str(addr.ipv4_mapped) == ipv4:
+                return idx
+        raise LookupError(f"{self.name}: no RoCE v2 IPv4 GID")
+
+
+def _listening(port):
+    want = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[1].endswith(want) and cols[3] == "0A":  # LISTEN
+                    return True
+    return False
+
+
+def run_pair(server_cmd, client_cmd, port, timeout=300):
+    """Run an ibverbs server/client pair that rendezvous over TCP `port`.
+
+    The client starts only once the server listens on the port (checked in
+    /proc/net/tcp*), so there is no race and no sleep. Returns
+    (server CompletedProcess-like, client CompletedProcess)."""
+    srv = subprocess.Popen(server_cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    try:
+        while not _listening(port):
+            if srv.poll() is not None:
+                out = srv.stdout.read()
+                raise AssertionError(f"server exited early ({srv.returncode}):\n{out}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server never listened on port {port}")
+            time.sleep(0.05)
+        cli = subprocess.run(client_cmd, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        sout, _ = srv.communicate(timeout=timeout)
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait()
+    return subprocess.CompletedProcess(server_cmd, srv.returncode, sout), cli
+
+
+def perftest_bw(out):
+    """Average bandwidth in MB/s from a perftest *_bw report."""
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) >= 5 and all(re.fullmatch(r"[\d.]+", c) for c in cols[:5]):
+            return float(cols[3])
+    raise ValueError("no perftest result line in:\n" + out)

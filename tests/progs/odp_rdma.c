@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * odp_rdma - on-demand paging scenarios on one rxe device, loopback.
+ *
+ * usage: odp_rdma -d DEV -g GIDX [-s BYTES] [-r ROUNDS] [-p] [-f FILE] TEST
+ *
+ * Every test checks the bytes it moved, exits 0 when all is as expected and
+ * 1 with a "FAIL: ..." line otherwise. -p registers pinned MRs instead of
+ * ODP ones (the same scenarios, for comparison). Tests:
+ *   write read send srq ud atomic   traffic with ODP MRs on both sides,
+ *                                   MADV_DONTNEED on both before each round
+ *   remap      munmap + mmap at the same address between transfers
+ *   mprotect   PROT_READ target: READ works, WRITE fails with
+ *              IBV_WC_REM_ACCESS_ERR and leaves the bytes unchanged
+ *   fork       COW after fork: neither side's writes leak into the other
+ *   file       MAP_SHARED file (-f) coherent with read()/write()
+ *   thp        a 2 MiB transparent huge page (counters are checked by the
+ *              caller)
+ *   hugetlb    a MAP_HUGETLB 2 MiB page
+ *   sparse     an -s sized MR (bigger than RAM is fine), 4 KiB touched
+ *              every 64 MiB
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "verbs_util.h"
+
+static const char *dev = "rxe0";
+static int gidx = -1;
+static size_t size = 64 * 1024;
+static int rounds = 4;
+static int odp = 1;
+static const char *file;
+
+#define HUGE_2M (2UL << 20)
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %zu: %m", len);
+	return p;
+}
+
+static void dontneed(void *p, size_t len)
+{
+	if (madvise(p, len, MADV_DONTNEED))
+		die("madvise(DONTNEED): %m");
+}
+
+static void fill(void *p, size_t len, unsigned int seed)
+{
+	unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = (unsigned char)(i * 7 + seed * 31 + (i >> 12));
+}
+
+static void expect_same(const void *got, const void *want, size_t len,
+			const char *what)
+{
+	const unsigned char *g = got, *w = want;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (g[i] != w[i])
+			die("%s: byte %zu is %#x, expected %#x", what, i, g[i],
+			    w[i]);
+}
+
+static void expect_ok(enum ibv_wc_status st, const char *what)
+{
+	if (st != IBV_WC_SUCCESS)
+		die("%s: completion status %s", what, ibv_wc_status_str(st));
+}
+
+static uint64_t va(const void *p)
+{
+	return (uintptr_t)p;
+}
+
+static int test_write_read(int read)
+{
+	struct vctx v;
+	void *loc = map_anon(size), *rem = map_anon(size), *ref = map_anon(size);
+	struct ibv_mr *lmr, *rmr;
+	int r;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, size, odp);
+	rmr = vctx_reg(&v, rem, size, odp);
+	for (r = 0; r < rounds; r++) {
+		dontneed(loc, size);
+		dontneed(rem, size);
+		fill(ref, size, r);
+		if (read) {
+			memcpy(rem, ref, size);
+			expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc,
+					    size, va(rem), rmr->rkey), "READ");
+			expect_same(loc, ref, size, "READ destination");
+		} else {
+			memcpy(loc, ref, size);
+			expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc,
+					    size, va(rem), rmr->rkey), "WRITE");
+			expect_same(rem, ref, size, "WRITE target");
+		}
+	}
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(rmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_send(enum ibv_qp_type type, int flags)
+{
+	/* UD carries one MTU per message, plus a 40-byte GRH on receive */
+	size_t msg = type == IBV_QPT_UD ? 1024 : size;
+	size_t grh = type == IBV_QPT_UD ? 40 : 0;
+	void *src = map_anon(msg), *dst = map_anon(msg + grh),
+	     *ref = map_anon(msg);
+	struct ibv_mr *smr, *dmr;
+	struct vctx v;
+	int r;
+
+	vctx_open(&v, dev, gidx, type, flags);
+	smr = vctx_reg(&v, src, msg, odp);
+	dmr = vctx_reg(&v, dst, msg + grh, odp);
+	for (r = 0; r < rounds; r++) {
+		dontneed(src, msg);
+		dontneed(dst, msg + grh);
+		fill(ref, msg, r);
+		memcpy(src, ref, msg);
+		vctx_post_recv(&v, dmr, dst, msg + grh, r);
+		expect_ok(vctx_send(&v, smr, src, msg, r), "SEND/RECV");
+		expect_same((char *)dst + grh, ref, msg, "receive buffer");
+	}
+	ibv_dereg_mr(smr);
+	ibv_dereg_mr(dmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_atomic(void)
+{
+	uint64_t *tgt = map_anon(4096), *res = map_anon(4096);
+	struct ibv_mr *tmr, *rmr;
+	struct vctx v;
+	uint64_t want;
+	int r;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	tmr = vctx_reg(&v, tgt, 4096, odp);
+	rmr = vctx_reg(&v, res, 4096, odp);
+	for (r = 0; r < rounds; r++) {
+		dontneed(tgt, 4096);
+		dontneed(res, 4096);
+		/* target is a zero page now: CMP_SWP 0 -> A faults it writable */
+		want = 0xabcd0000ULL + r;
+		expect_ok(vctx_atomic(&v, IBV_WR_ATOMIC_CMP_AND_SWP, rmr,
+				      &res[r], va(&tgt[r]), tmr->rkey, 0, want),
+			  "CMP_SWP");
+		if (res[r] != 0 || tgt[r] != want)
+			die("CMP_SWP: returned %#llx (want 0), memory %#llx (want %#llx)",
+			    (unsigned long long)res[r],
+			    (unsigned long long)tgt[r],
+			    (unsigned long long)want);
+		/* a failing compare leaves memory alone */
+		expect_ok(vctx_atomic(&v, IBV_WR_ATOMIC_CMP_AND_SWP, rmr,
+				      &res[r + 8], va(&tgt[r]), tmr->rkey, 1, 2),
+			  "CMP_SWP (miss)");
+		if (res[r + 8] != want || tgt[r] != want)
+			die("CMP_SWP miss changed memory to %#llx",
+			    (unsigned long long)tgt[r]);
+		expect_ok(vctx_atomic(&v, IBV_WR_ATOMIC_FETCH_AND_ADD, rmr,
+				      &res[r + 16], va(&tgt[r]), tmr->rkey, 5, 0),
+			  "FETCH_ADD");
+		if (res[r + 16] != want || tgt[r] != want + 5)
+			die("FETCH_ADD: returned %#llx, memory %#llx",
+			    (unsigned long long)res[r + 16],
+			    (unsigned long long)tgt[r]);
+	}
+	ibv_dereg_mr(tmr);
+	ibv_dereg_mr(rmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_remap(void)
+{
+	char *loc = map_anon(size), *rem = map_anon(size), *ref = map_anon(size);
+	struct ibv_mr *lmr, *rmr;
+	struct vctx v;
+	int r;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, size, odp);
+	rmr = vctx_reg(&v, rem, size, odp);
+	for (r = 0; r < rounds; r++) {
+		fill(ref, size, r);
+		memcpy(loc, ref, size);
+		expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, size,
+				    va(rem), rmr->rkey), "WRITE");
+		expect_same(rem, ref, size, "WRITE target");
+		/* new, zeroed memory at the same address */
+		if (mmap(rem, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != rem)
+			die("mmap MAP_FIXED: %m");
+		if (rem[0] || rem[size - 1])
+			die("remapped memory is not zero");
+		expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, size,
+				    va(rem), rmr->rkey), "READ after remap");
+		memset(ref, 0, size);
+		expect_same(loc, ref, size, "READ of the new mapping");
+	}
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(rmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_mprotect(void)
+{
+	char *loc = map_anon(size), *rem = map_anon(size), *ref = map_anon(size);
+	struct ibv_mr *lmr, *rmr;
+	enum ibv_wc_status st;
+	struct vctx v;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, size, odp);
+	rmr = vctx_reg(&v, rem, size, odp);
+	fill(ref, size, 1);
+	memcpy(rem, ref, size);
+	/* make the target writable in the mirror first, then revoke it */
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, 64, va(rem),
+			    rmr->rkey), "WRITE before mprotect");
+	memcpy(ref, loc, 64);
+	if (mprotect(rem, size, PROT_READ))
+		die("mprotect: %m");
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, size, va(rem),
+			    rmr->rkey), "READ of PROT_READ memory");
+	expect_same(loc, ref, size, "READ of PROT_READ memory");
+	fill(loc, size, 2);
+	st = vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, size, va(rem),
+		       rmr->rkey);
+	if (st != IBV_WC_REM_ACCESS_ERR)
+		die("WRITE to PROT_READ memory: %s, expected %s",
+		    ibv_wc_status_str(st),
+		    ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+	expect_same(rem, ref, size, "PROT_READ target after refused WRITE");
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(rmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_fork(void)
+{
+	char *loc = map_anon(size), *rem = map_anon(size);
+	char *a = map_anon(size), *b = map_anon(size), *c = map_anon(size);
+	int to_child[2], to_parent[2], status;
+	struct ibv_mr *lmr, *rmr;
+	struct vctx v;
+	char tok;
+	pid_t pid;
+
+	fill(a, size, 1);
+	fill(b, size, 2);
+	fill(c, size, 3);
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, size, odp);
+	rmr = vctx_reg(&v, rem, size, odp);
+	memcpy(rem, a, size);
+	/* mirror the target (writable) before the fork */
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, size, va(rem),
+			    rmr->rkey), "READ before fork");
+	expect_same(loc, a, size, "READ before fork");
+
+	if (pipe(to_child) || pipe(to_parent))
+		die("pipe: %m");
+	pid = fork();
+	if (pid < 0)
+		die("fork: %m");
+	if (pid == 0) {
+		/* the child's own copy: the parent's MR must never see this */
+		memcpy(rem, c, size);
+		if (write(to_parent[1], "c", 1) != 1 ||
+		    read(to_child[0], &tok, 1) != 1)
+			die("child: pipe");
+		expect_same(rem, c, size, "child's copy after parent's RDMA");
+		_exit(0);
+	}
+	if (read(to_parent[0], &tok, 1) != 1)
+		die("parent: pipe");
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, size, va(rem),
+			    rmr->rkey), "READ after child wrote");
+	expect_same(loc, a, size, "parent's MR after the child's writes");
+	memcpy(loc, b, size);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, size, va(rem),
+			    rmr->rkey), "WRITE after fork");
+	expect_same(rem, b, size, "parent's memory after RDMA WRITE");
+	/* the parent's own CPU write (a COW break) is what RDMA sees next */
+	memset(rem, 0x5a, 4096);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, 4096, va(rem),
+			    rmr->rkey), "READ after parent's CPU write");
+	expect_same(loc, rem, 4096, "READ after parent's CPU write");
+	if (write(to_child[1], "p", 1) != 1)
+		die("parent: pipe");
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		die("child failed (status %#x)", status);
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(rmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_file(void)
+{
+	char *loc = map_anon(size), *ref = map_anon(size), *got = map_anon(size);
+	struct ibv_mr *lmr, *fmr;
+	struct vctx v;
+	char *fm;
+	int fd;
+
+	if (!file)
+		die("file test needs -f FILE");
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, size))
+		die("%s: %m", file);
+	fm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fm == MAP_FAILED)
+		die("mmap %s: %m", file);
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, size, odp);
+	fmr = vctx_reg(&v, fm, size, odp);
+
+	fill(ref, size, 4);
+	memcpy(loc, ref, size);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, size, va(fm),
+			    fmr->rkey), "WRITE to file mapping");
+	if (pread(fd, got, size, 0) != (ssize_t)size)
+		die("pread: %m");
+	expect_same(got, ref, size, "file contents after RDMA WRITE");
+
+	fill(ref, size, 5);
+	if (pwrite(fd, ref, size, 0) != (ssize_t)size)
+		die("pwrite: %m");
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, size, va(fm),
+			    fmr->rkey), "READ of file mapping");
+	expect_same(loc, ref, size, "RDMA READ after pwrite()");
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(fmr);
+	vctx_close(&v);
+	munmap(fm, size);
+	close(fd);
+	return 0;
+}
+
+/* One 2 MiB page at a 2 MiB aligned address, THP or hugetlb. */
+static char *map_huge(int hugetlb)
+{
+	char *p;
+
+	if (hugetlb) {
+		p = mmap(NULL, HUGE_2M, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (p == MAP_FAILED)
+			die("mmap(MAP_HUGETLB): %m (no huge pages reserved?)");
+		return p;
+	}
+	p = map_anon(2 * HUGE_2M);
+	p = (char *)(((uintptr_t)p + HUGE_2M - 1) & ~(HUGE_2M - 1));
+	if (madvise(p, HUGE_2M, MADV_HUGEPAGE))
+		die("madvise(MADV_HUGEPAGE): %m");
+	return p;
+}
+
+static int test_huge(int hugetlb)
+{
+	char *loc = map_anon(HUGE_2M), *ref = map_anon(HUGE_2M);
+	char *h = map_huge(hugetlb);
+	struct ibv_mr *lmr, *hmr;
+	struct vctx v;
+
+	fill(ref, HUGE_2M, 6);
+	memcpy(h, ref, HUGE_2M);	/* one fault: one huge page */
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, HUGE_2M, odp);
+	hmr = vctx_reg(&v, h, HUGE_2M, odp);
+	/* touch one 4 KiB piece first: the whole 2 MiB must be mapped */
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, 4096,
+			    va(h + HUGE_2M / 2), hmr->rkey), "READ 4 KiB");
+	expect_same(loc, ref + HUGE_2M / 2, 4096, "READ of 4 KiB");
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, HUGE_2M, va(h),
+			    hmr->rkey), "READ 2 MiB");
+	expect_same(loc, ref, HUGE_2M, "READ of the huge page");
+	fill(loc, HUGE_2M, 7);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, HUGE_2M, va(h),
+			    hmr->rkey), "WRITE 2 MiB");
+	expect_same(h, loc, HUGE_2M, "huge page after WRITE");
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(hmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_sparse(void)
+{
+	const size_t stride = 64UL << 20, piece = 4096;
+	char *big = map_anon(size), *loc = map_anon(piece), *ref = map_anon(piece);
+	struct ibv_mr *lmr, *bmr;
+	struct vctx v;
+	size_t off;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, piece, odp);
+	bmr = vctx_reg(&v, big, size, odp);
+	for (off = 0; off + piece <= size; off += stride) {
+		fill(ref, piece, off / stride);
+		memcpy(loc, ref, piece);
+		expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, piece,
+				    va(big + off), bmr->rkey), "sparse WRITE");
+		expect_same(big + off, ref, piece, "sparse WRITE target");
+	}
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(bmr);
+	vctx_close(&v);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *t;
+	int c;
+
+	while ((c = getopt(argc, argv, "d:g:s:r:pf:")) != -1) {
+		switch (c) {
+		case 'd': dev = optarg; break;
+		case 'g': gidx = atoi(optarg); break;
+		case 's': size = strtoull(optarg, NULL, 0); break;
+		case 'r': rounds = atoi(optarg); break;
+		case 'p': odp = 0; break;
+		case 'f': file = optarg; break;
+		default: die("bad option");
+		}
+	}
+	if (optind != argc - 1 || gidx < 0)
+		die("usage: odp_rdma -d DEV -g GIDX [-s BYTES] [-r ROUNDS] [-p] [-f FILE] TEST");
+	t = argv[optind];
+	if (!strcmp(t, "write"))
+		return test_write_read(0);
+	if (!strcmp(t, "read"))
+		return test_write_read(1);
+	if (!strcmp(t, "send"))
+		return test_send(IBV_QPT_RC, 0);
+	if (!strcmp(t, "srq"))
+		return test_send(IBV_QPT_RC, VCTX_SRQ);
+	if (!strcmp(t, "ud"))
+		return test_send(IBV_QPT_UD, 0);
+	if (!strcmp(t, "atomic"))
+		return test_atomic();
+	if (!strcmp(t, "remap"))
+		return test_remap();
+	if (!strcmp(t, "mprotect"))
+		return test_mprotect();
+	if (!strcmp(t, "fork"))
+		return test_fork();
+	if (!strcmp(t, "file"))
+		return test_file();
+	if (!strcmp(t, "thp"))
+		return test_huge(0);
+	if (!strcmp(t, "hugetlb"))
+		return test_huge(1);
+	if (!strcmp(t, "sparse"))
+		return test_sparse();
+	die("unknown test %s", t);
+}
