@@ -10,7 +10,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 TOP := $(CURDIR)
 
-.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean
+.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean bench-odp
 
 all: modules userspace
 
@@ -35,6 +35,9 @@ check: all
 
 demo: all
 	@scripts/vm-run scripts/demo
+
+bench-odp: all
+	@SOFTODP_VM_MEM=3072M scripts/vm-run /usr/bin/python3 bench/odp.py
 
 checkpatch: kernel
 	@scripts/checkpatch

@@ -34,7 +34,8 @@
  * address after what was committed.
  */
 static unsigned long sodp_commit_one(struct sodp_range *range,
-				     unsigned long va, unsigned long entry)
+				     unsigned long va, unsigned long entry,
+				     unsigned int fflags)
 {
 	unsigned int order = hmm_pfn_to_map_order(entry);
 	unsigned long flags = entry & (HMM_PFN_VALID | HMM_PFN_WRITE);
@@ -46,16 +47,22 @@ static unsigned long sodp_commit_one(struct sodp_range *range,
 	unsigned long a, base = pfn - ((va - hstart) >> PAGE_SHIFT);
 
 	lockdep_assert_held(&range->lock);
-	for (a = first; a < last; a += PAGE_SIZE)
-		range->pfns[sodp_index(range, a)] =
-			flags | (base + ((a - hstart) >> PAGE_SHIFT));
+	for (a = first; a < last; a += PAGE_SIZE) {
+		unsigned long *e = &range->pfns[sodp_index(range, a)];
+
+		range->npresent += !*e;
+		*e = flags | (base + ((a - hstart) >> PAGE_SHIFT));
+	}
 	if (order >= SODP_HUGE_ORDER)
 		sodp_count(range, huge_mappings, 1);
 	sodp_count(range, pages_faulted, (last - first) >> PAGE_SHIFT);
+	if (fflags & SODP_PREFETCH)
+		sodp_count(range, pages_prefetched, (last - first) >> PAGE_SHIFT);
 	return last;
 }
 
-static void sodp_commit(struct sodp_range *range, struct hmm_range *hr)
+static void sodp_commit(struct sodp_range *range, struct hmm_range *hr,
+			unsigned int fflags)
 {
 	unsigned long va = hr->start;
 
@@ -64,7 +71,7 @@ static void sodp_commit(struct sodp_range *range, struct hmm_range *hr)
 		unsigned long entry = hr->hmm_pfns[(va - hr->start) >> PAGE_SHIFT];
 
 		if (entry & HMM_PFN_VALID)
-			va = sodp_commit_one(range, va, entry);
+			va = sodp_commit_one(range, va, entry, fflags);
 		else
 			va += PAGE_SIZE;
 	}
@@ -135,7 +142,7 @@ static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
 			sodp_count(range, fault_retries, 1);
 			continue;
 		}
-		sodp_commit(range, &hr);
+		sodp_commit(range, &hr, flags);
 		spin_unlock(&range->lock);
 		break;
 	}

@@ -36,8 +36,11 @@ struct sodp_mm {
  *	nothing sleeps and no mm lock is taken while it is held.
  * @pfns: one hmm pfn entry per page (HMM_PFN_VALID, HMM_PFN_WRITE, map
  *	order, pfn), 0 when absent
- * @cnt: counters
- * @parent: the creator's counter block that @cnt also counts into, or NULL
+ * @npresent: entries of @pfns that are not 0 (under @lock)
+ * @emptied: called (no lock held, may not sleep) when an invalidation
+ *	leaves the range with nothing present; set once by the creator
+ * @emptied_data: its argument
+ * @cnt: counters; cnt.parent is the creator's block
  */
 struct sodp_range {
 	struct mmu_interval_notifier notifier;
@@ -46,19 +49,20 @@ struct sodp_range {
 	unsigned long end;
 	spinlock_t lock;	/* see @lock above */
 	unsigned long *pfns;
+	unsigned long npresent;
+	void (*emptied)(void *data);
+	void *emptied_data;
 	struct sodp_counters cnt;
-	struct sodp_counters *parent;
 };
 
-/* Add @n to counter @field of @range and of its parent block. */
+/* Add @n to counter @field of @range and of every parent block. */
 #define sodp_count(range, field, n)					\
 	do {								\
-		struct sodp_range *__r = (range);			\
+		struct sodp_counters *__c = &(range)->cnt;		\
 		s64 __n = (n);						\
 									\
-		atomic64_add(__n, &__r->cnt.field);			\
-		if (__r->parent)					\
-			atomic64_add(__n, &__r->parent->field);		\
+		for (; __c; __c = __c->parent)				\
+			atomic64_add(__n, &__c->field);			\
 	} while (0)
 
 static inline unsigned long sodp_index(const struct sodp_range *range,
@@ -76,5 +80,9 @@ static inline bool sodp_in_range(const struct sodp_range *range,
 }
 
 void sodp_mm_hold(struct sodp_mm *smm);
+
+/* Live objects, for leak checks (debugfs softodp_mirror/live). */
+extern atomic_t sodp_live_contexts;
+extern atomic_t sodp_live_ranges;
 
 #endif /* _SOFTODP_MIRROR_INTERNAL_H */

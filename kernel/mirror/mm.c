@@ -3,6 +3,7 @@
  * softodp mirror core: one context per address space, shared by every range
  * (and so every memory region) of that process.
  */
+#include <linux/debugfs.h>
 #include <linux/hashtable.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -13,6 +14,10 @@
 /* sodp_mm_lock protects sodp_mm_table and the last-reference transition. */
 static DEFINE_MUTEX(sodp_mm_lock);
 static DEFINE_HASHTABLE(sodp_mm_table, 6);
+
+atomic_t sodp_live_contexts = ATOMIC_INIT(0);
+atomic_t sodp_live_ranges = ATOMIC_INIT(0);
+static struct dentry *sodp_debugfs;
 
 /**
  * sodp_mm_get - get the mirror context of an address space
@@ -41,6 +46,7 @@ struct sodp_mm *sodp_mm_get(struct mm_struct *mm)
 	smm->mm = mm;
 	kref_init(&smm->ref);
 	hash_add(sodp_mm_table, &smm->node, (unsigned long)mm);
+	atomic_inc(&sodp_live_contexts);
 out:
 	mutex_unlock(&sodp_mm_lock);
 	return smm;
@@ -62,6 +68,7 @@ static void sodp_mm_release(struct kref *ref)
 	mutex_unlock(&sodp_mm_lock);
 	mmdrop(smm->mm);
 	kfree(smm);
+	atomic_dec(&sodp_live_contexts);
 }
 
 /**
@@ -74,15 +81,28 @@ void sodp_mm_put(struct sodp_mm *smm)
 }
 EXPORT_SYMBOL_GPL(sodp_mm_put);
 
+static int sodp_live_show(struct seq_file *m, void *unused)
+{
+	seq_printf(m, "contexts %d\nranges %d\n",
+		   atomic_read(&sodp_live_contexts),
+		   atomic_read(&sodp_live_ranges));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(sodp_live);
+
 static int __init sodp_mirror_init(void)
 {
+	sodp_debugfs = debugfs_create_dir("softodp_mirror", NULL);
+	debugfs_create_file("live", 0444, sodp_debugfs, NULL, &sodp_live_fops);
 	return 0;
 }
 
 static void __exit sodp_mirror_exit(void)
 {
-	/* Users hold module references, so no context can be left here. */
+	debugfs_remove_recursive(sodp_debugfs);
+	/* Users hold module references, so nothing can be left here. */
 	WARN_ON(!hash_empty(sodp_mm_table));
+	WARN_ON(atomic_read(&sodp_live_ranges));
 }
 
 module_init(sodp_mirror_init);

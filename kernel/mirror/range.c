@@ -27,6 +27,8 @@ static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 	 * blockable: we never sleep here, we only wait for actors, which
 	 * never sleep either.
 	 */
+	bool empty;
+
 	spin_lock(&range->lock);
 	mmu_interval_set_seq(mni, cur_seq);
 	for (i = sodp_index(range, start); i < sodp_index(range, end); i++) {
@@ -35,7 +37,12 @@ static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 			cleared++;
 		}
 	}
+	range->npresent -= cleared;
+	empty = cleared && !range->npresent;
 	spin_unlock(&range->lock);
+
+	if (empty && range->emptied)
+		range->emptied(range->emptied_data);
 
 	sodp_count(range, invalidations, 1);
 	if (cleared) {
@@ -53,7 +60,8 @@ static const struct mmu_interval_notifier_ops sodp_range_ops = {
  * sodp_range_create - start mirroring part of an address space
  * @smm: the address space's context (see sodp_mm_get())
  * @start: first byte; rounded down to a page
- * @length: bytes; the end is rounded up to a page
+ * @length: bytes; the end is rounded up to a page and clipped to the top
+ *	of the user address space
  * @parent: a counter block the range also counts into (or NULL); it must
  *	outlive the range
  *
@@ -70,10 +78,12 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	struct sodp_range *range;
 	int ret;
 
-	if (!length || end < start || end > TASK_SIZE)
+	if (!length || end < start)
 		return ERR_PTR(-EINVAL);
 	start = ALIGN_DOWN(start, PAGE_SIZE);
-	end = ALIGN(end, PAGE_SIZE);
+	end = min(ALIGN(end, PAGE_SIZE), smm->mm->task_size);
+	if (start >= end)
+		return ERR_PTR(-EINVAL);
 
 	range = kzalloc(sizeof(*range), GFP_KERNEL);
 	if (!range)
@@ -88,7 +98,7 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	range->start = start;
 	range->end = end;
 	range->smm = smm;
-	range->parent = parent;
+	range->cnt.parent = parent;
 
 	if (!mmget_not_zero(smm->mm)) {
 		ret = -EFAULT;
@@ -100,6 +110,7 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	if (ret)
 		goto err_free;
 	sodp_mm_hold(smm);
+	atomic_inc(&sodp_live_ranges);
 	return range;
 
 err_free:
@@ -126,6 +137,7 @@ void sodp_range_destroy(struct sodp_range *range)
 	kvfree(range->pfns);
 	kfree(range);
 	sodp_mm_put(smm);
+	atomic_dec(&sodp_live_ranges);
 }
 EXPORT_SYMBOL_GPL(sodp_range_destroy);
 
@@ -178,6 +190,34 @@ unsigned long sodp_range_present(struct sodp_range *range, unsigned long va,
 EXPORT_SYMBOL_GPL(sodp_range_present);
 
 /**
+ * sodp_range_npresent - number of pages currently mirrored
+ * @range: the range
+ *
+ * A snapshot, like sodp_range_present().
+ */
+unsigned long sodp_range_npresent(struct sodp_range *range)
+{
+	return READ_ONCE(range->npresent);
+}
+EXPORT_SYMBOL_GPL(sodp_range_npresent);
+
+/**
+ * sodp_range_on_empty - ask to be told when invalidation empties a range
+ * @range: the range, not yet in use by anyone else
+ * @fn: called with @data, without locks, from the notifier (so it may not
+ *	sleep: schedule work), each time an invalidation clears the last
+ *	present page; the range may already be refilled when it runs
+ * @data: @fn's argument
+ */
+void sodp_range_on_empty(struct sodp_range *range, void (*fn)(void *data),
+			 void *data)
+{
+	range->emptied_data = data;
+	range->emptied = fn;
+}
+EXPORT_SYMBOL_GPL(sodp_range_on_empty);
+
+/**
  * sodp_range_stats - read a range's counters
  * @range: the range
  * @out: filled with the counters
@@ -205,5 +245,6 @@ void sodp_counters_read(const struct sodp_counters *c, struct sodp_stats *out)
 	out->invalidations = atomic64_read(&c->invalidations);
 	out->invalidations_handled = atomic64_read(&c->invalidations_handled);
 	out->pages_invalidated = atomic64_read(&c->pages_invalidated);
+	out->pages_prefetched = atomic64_read(&c->pages_prefetched);
 }
 EXPORT_SYMBOL_GPL(sodp_counters_read);

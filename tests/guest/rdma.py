@@ -1,5 +1,6 @@
 """Helpers for driving rxe0 and the ibverbs tools inside the guest."""
 import ipaddress
+import json
 import os
 import re
 import subprocess
@@ -50,6 +51,33 @@ class RxeDevice:
             if ipv4 is None or str(addr.ipv4_mapped) == ipv4:
                 return idx
         raise LookupError(f"{self.name}: no RoCE v2 IPv4 GID")
+
+
+def hw_counters(dev="rxe0"):
+    """The port's hw counters (rdma statistic / sysfs) as a dict of ints.
+
+    The core caches them for 10 ms; every caller does at least a process
+    start between two reads, which takes longer than that."""
+    d = os.path.join(SYS_IB, dev, "ports", "1", "hw_counters")
+    out = {}
+    for name in os.listdir(d):
+        with open(os.path.join(d, name)) as f:
+            out[name] = int(f.read())
+    return out
+
+
+def counter_delta(before, after):
+    return {k: after[k] - before.get(k, 0) for k in after}
+
+
+def mr_stats(lkey, dev="rxe0"):
+    """Per-MR ODP counters from `rdma statistic show mr` (not cached)."""
+    res = json.loads(subprocess.check_output(["rdma", "-j", "resource", "show", "mr"]))
+    # iproute2 prints keys as hex strings without 0x in JSON
+    mrn = [m["mrn"] for m in res if m["ifname"] == dev and int(str(m["lkey"]), 16) == lkey]
+    assert mrn, f"no MR with lkey {lkey:#x} on {dev}"
+    stats = json.loads(subprocess.check_output(["rdma", "-j", "statistic", "show", "mr"]))
+    return [s for s in stats if s["ifname"] == dev and s["mrn"] == mrn[0]][0]
 
 
 def _listening(port):

@@ -19,6 +19,29 @@
  *   hugetlb    a MAP_HUGETLB 2 MiB page
  *   sparse     an -s sized MR (bigger than RAM is fine), 4 KiB touched
  *              every 64 MiB
+ *   regloop    -r register/deregister cycles of an -s sized MR, with an
+ *              RDMA WRITE into it every 100th cycle
+ *   implicit   an implicit MR (NULL, SIZE_MAX) as local and remote key for
+ *              WRITE, READ and ATOMIC over separate mappings, one made after
+ *              registration
+ *   implicit-unmap   munmap one mapping: remote access to it fails with
+ *              IBV_WC_REM_ACCESS_ERR, the others keep working, and the
+ *              mirror's chunks for it are reclaimed
+ *   implicit-cycles  -r register/deregister cycles of implicit MRs, with
+ *              traffic every 100th
+ *   hold       an explicit and an implicit ODP MR with some traffic, then
+ *              "READY <explicit lkey> <implicit lkey>" and wait for EOF on
+ *              stdin (for rdma statistic / resource queries)
+ *   prefetch   ibv_advise_mr on a 64 KiB buffer (-a ADVICE: prefetch,
+ *              write, nofault; -A for async, -i for an implicit MR), of
+ *              which only the first half was touched by the CPU; prints
+ *              "PREFETCHED <lkey>", waits for a line on stdin, RDMA WRITEs
+ *              the buffer, prints "WRITTEN", waits for EOF
+ *   prefetch-dereg  an async PREFETCH_WRITE of -s bytes, then deregister at
+ *              once
+ *   regtime    (a benchmark) time to register an -s sized MR, then to
+ *              RDMA WRITE all of it once (first touch) and once more;
+ *              prints "reg_s=... first_s=... second_s=..."
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +50,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "verbs_util.h"
@@ -50,9 +74,13 @@ static void *map_anon(size_t len)
 	return p;
 }
 
+/*
+ * Drop the pages so the next access faults. Only for ODP MRs: a pinned MR
+ * keeps the old pages and would no longer see the process's memory.
+ */
 static void dontneed(void *p, size_t len)
 {
-	if (madvise(p, len, MADV_DONTNEED))
+	if (odp && madvise(p, len, MADV_DONTNEED))
 		die("madvise(DONTNEED): %m");
 }
 
@@ -437,12 +465,328 @@ static int test_sparse(void)
 	return 0;
 }
 
+static int test_regloop(void)
+{
+	char *loc = map_anon(size), *rem = map_anon(size);
+	struct ibv_mr *lmr, *rmr;
+	struct vctx v;
+	int r;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, size, odp);
+	fill(loc, size, 8);
+	for (r = 0; r < rounds; r++) {
+		rmr = vctx_reg(&v, rem, size, odp);
+		if (r % 100 == 0) {
+			expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc,
+					    size, va(rem), rmr->rkey), "WRITE");
+			expect_same(rem, loc, size, "WRITE target");
+			dontneed(rem, size);
+		}
+		if (ibv_dereg_mr(rmr))
+			die("ibv_dereg_mr: %m");
+	}
+	ibv_dereg_mr(lmr);
+	vctx_close(&v);
+	return 0;
+}
+
+static long live_ranges(void)
+{
+	FILE *f = fopen("/sys/kernel/debug/softodp_mirror/live", "r");
+	long contexts, ranges;
+
+	if (!f || fscanf(f, "contexts %ld ranges %ld", &contexts, &ranges) != 2)
+		die("cannot read softodp_mirror/live");
+	fclose(f);
+	return ranges;
+}
+
+/* WRITE, READ back and two atomics through key @mr on @buf (8 KiB). */
+static void implicit_traffic(struct vctx *v, struct ibv_mr *mr, char *buf,
+			     char *scratch, unsigned int seed)
+{
+	uint64_t *res = (uint64_t *)(scratch + 4096);
+
+	fill(scratch, 4096, seed);
+	expect_ok(vctx_rdma(v, IBV_WR_RDMA_WRITE, mr, scratch, 4096, va(buf),
+			    mr->rkey), "implicit WRITE");
+	expect_same(buf, scratch, 4096, "implicit WRITE target");
+	expect_ok(vctx_rdma(v, IBV_WR_RDMA_READ, mr, scratch + 2048, 1024,
+			    va(buf + 100), mr->rkey), "implicit READ");
+	expect_same(scratch + 2048, buf + 100, 1024, "implicit READ");
+	*(uint64_t *)(buf + 4096) = 7;
+	expect_ok(vctx_atomic(v, IBV_WR_ATOMIC_FETCH_AND_ADD, mr, res,
+			      va(buf + 4096), mr->rkey, 5, 0), "implicit FETCH_ADD");
+	if (*res != 7 || *(uint64_t *)(buf + 4096) != 12)
+		die("implicit FETCH_ADD: got %llu, memory %llu",
+		    (unsigned long long)*res,
+		    (unsigned long long)*(uint64_t *)(buf + 4096));
+	expect_ok(vctx_atomic(v, IBV_WR_ATOMIC_CMP_AND_SWP, mr, res,
+			      va(buf + 4096), mr->rkey, 12, 99), "implicit CMP_SWP");
+	if (*res != 12 || *(uint64_t *)(buf + 4096) != 99)
+		die("implicit CMP_SWP: got %llu, memory %llu",
+		    (unsigned long long)*res,
+		    (unsigned long long)*(uint64_t *)(buf + 4096));
+}
+
+static int test_implicit(void)
+{
+	char *scratch = map_anon(8192), *bufs[4];
+	struct ibv_mr *mr;
+	struct vctx v;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		bufs[i] = map_anon(8192 + i * (8UL << 20));
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	mr = vctx_reg_implicit(&v);
+	bufs[3] = map_anon(8192);	/* after registration */
+	for (i = 0; i < 4; i++)
+		implicit_traffic(&v, mr, bufs[i], scratch, i);
+	/* the stack and the heap are in the address space too */
+	{
+		char onstack[4096];
+
+		fill(scratch, 4096, 9);
+		expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, mr, scratch, 4096,
+				    va(onstack), mr->rkey), "WRITE to the stack");
+		expect_same(onstack, scratch, 4096, "stack after WRITE");
+	}
+	ibv_dereg_mr(mr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_implicit_unmap(void)
+{
+	const size_t len = 8UL << 20;	/* four chunks */
+	char *scratch = map_anon(8192), *a = map_anon(len), *b = map_anon(8192);
+	long before, touched, deadline;
+	enum ibv_wc_status st;
+	struct ibv_mr *mr;
+	struct vctx v;
+	size_t off;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	mr = vctx_reg_implicit(&v);
+	implicit_traffic(&v, mr, b, scratch, 1);
+	before = live_ranges();
+	for (off = 0; off < len; off += 1UL << 20)
+		implicit_traffic(&v, mr, a + off, scratch, 2);
+	touched = live_ranges();
+	if (touched < before + 4)
+		die("touching 8 MiB made %ld chunks, expected >= 4",
+		    touched - before);
+	if (munmap(a, len))
+		die("munmap: %m");
+	/* reclaim of emptied chunks is queued by the invalidation: bounded poll */
+	for (deadline = 100; live_ranges() > before && deadline; deadline--)
+		usleep(50000);
+	if (live_ranges() > before)
+		die("chunks not reclaimed after munmap: %ld live, %ld before",
+		    live_ranges(), before);
+
+	fill(scratch, 4096, 3);
+	st = vctx_rdma(&v, IBV_WR_RDMA_WRITE, mr, scratch, 4096, va(a),
+		       mr->rkey);
+	if (st != IBV_WC_REM_ACCESS_ERR)
+		die("WRITE to unmapped memory: %s, expected %s",
+		    ibv_wc_status_str(st),
+		    ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+	vctx_reconnect(&v);
+	implicit_traffic(&v, mr, b, scratch, 4);
+	ibv_dereg_mr(mr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_implicit_cycles(void)
+{
+	char *scratch = map_anon(8192), *buf = map_anon(8192);
+	struct ibv_mr *mr;
+	struct vctx v;
+	int r;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	for (r = 0; r < rounds; r++) {
+		mr = vctx_reg_implicit(&v);
+		if (r % 100 == 0)
+			implicit_traffic(&v, mr, buf, scratch, r);
+		if (ibv_dereg_mr(mr))
+			die("ibv_dereg_mr: %m");
+	}
+	vctx_close(&v);
+	return 0;
+}
+
+static void wait_stdin_line(void)
+{
+	char line[64];
+
+	if (!fgets(line, sizeof(line), stdin) && ferror(stdin))
+		die("stdin: %m");
+}
+
+static void wait_stdin_eof(void)
+{
+	char line[64];
+
+	while (fgets(line, sizeof(line), stdin))
+		;
+}
+
+static int test_hold(void)
+{
+	char *buf = map_anon(size), *scratch = map_anon(8192);
+	char *ibuf = map_anon(8192);
+	struct ibv_mr *emr, *imr;
+	struct vctx v;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	emr = vctx_reg(&v, buf, size, 1);
+	imr = vctx_reg_implicit(&v);
+	fill(scratch, 4096, 1);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, imr, scratch, 4096, va(buf),
+			    emr->rkey), "WRITE");
+	implicit_traffic(&v, imr, ibuf, scratch, 2);
+	printf("READY %u %u\n", emr->lkey, imr->lkey);
+	fflush(stdout);
+	wait_stdin_eof();
+	ibv_dereg_mr(emr);
+	ibv_dereg_mr(imr);
+	vctx_close(&v);
+	return 0;
+}
+
+static const char *advice = "prefetch";
+static int async_advise;
+static int implicit_mr;
+
+static int advise(struct ibv_pd *pd, struct ibv_mr *mr, void *addr, size_t len,
+		  const char *what, int async)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)addr, .length = len, .lkey = mr->lkey,
+	};
+	enum ibv_advise_mr_advice a;
+
+	if (!strcmp(what, "prefetch"))
+		a = IBV_ADVISE_MR_ADVICE_PREFETCH;
+	else if (!strcmp(what, "write"))
+		a = IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE;
+	else if (!strcmp(what, "nofault"))
+		a = IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT;
+	else
+		die("unknown advice %s", what);
+	return ibv_advise_mr(pd, a, async ? 0 : IBV_ADVISE_MR_FLAG_FLUSH,
+			     &sge, 1);
+}
+
+static int test_prefetch(void)
+{
+	const size_t len = 64 * 1024;
+	char *buf = map_anon(len), *src = map_anon(len);
+	struct ibv_mr *mr, *smr;
+	struct vctx v;
+	int err;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	memset(buf, 1, len / 2);	/* only the first half is resident */
+	mr = implicit_mr ? vctx_reg_implicit(&v) : vctx_reg(&v, buf, len, 1);
+	smr = vctx_reg(&v, src, len, 0);
+	err = advise(v.pd, mr, buf, len, advice, async_advise);
+	if (err)
+		die("ibv_advise_mr(%s): %s", advice, strerror(err));
+	printf("PREFETCHED %u\n", mr->lkey);
+	fflush(stdout);
+	wait_stdin_line();
+	fill(src, len, 3);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, smr, src, len, va(buf),
+			    mr->rkey), "WRITE after prefetch");
+	expect_same(buf, src, len, "prefetched buffer after WRITE");
+	printf("WRITTEN\n");
+	fflush(stdout);
+	wait_stdin_eof();
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(smr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_prefetch_dereg(void)
+{
+	char *buf = map_anon(size);
+	struct ibv_mr *mr;
+	struct vctx v;
+	int err, r;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	for (r = 0; r < rounds; r++) {
+		mr = implicit_mr ? vctx_reg_implicit(&v) :
+				   vctx_reg(&v, buf, size, 1);
+		err = advise(v.pd, mr, buf, size, "write", 1);
+		if (err)
+			die("ibv_advise_mr: %s", strerror(err));
+		if (ibv_dereg_mr(mr))
+			die("ibv_dereg_mr during prefetch: %m");
+		dontneed(buf, size);
+	}
+	vctx_close(&v);
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void write_all(struct vctx *v, struct ibv_mr *smr, char *src,
+		      size_t chunk, char *dst, struct ibv_mr *dmr)
+{
+	size_t off;
+
+	for (off = 0; off < size; off += chunk)
+		expect_ok(vctx_rdma(v, IBV_WR_RDMA_WRITE, smr, src, chunk,
+				    va(dst + off), dmr->rkey), "WRITE");
+}
+
+static int test_regtime(void)
+{
+	const size_t chunk = 1 << 20;
+	char *src = map_anon(chunk), *dst = map_anon(size);
+	struct ibv_mr *smr, *dmr;
+	double t0, t1, t2, t3;
+	struct vctx v;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	fill(src, chunk, 9);
+	smr = vctx_reg(&v, src, chunk, 0);
+	t0 = now();
+	dmr = vctx_reg(&v, dst, size, odp);
+	t1 = now();
+	write_all(&v, smr, src, chunk, dst, dmr);
+	t2 = now();
+	write_all(&v, smr, src, chunk, dst, dmr);
+	t3 = now();
+	expect_same(dst + size - chunk, src, chunk, "last chunk");
+	printf("reg_s=%.6f first_s=%.6f second_s=%.6f\n", t1 - t0, t2 - t1,
+	       t3 - t2);
+	ibv_dereg_mr(dmr);
+	ibv_dereg_mr(smr);
+	vctx_close(&v);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *t;
 	int c;
 
-	while ((c = getopt(argc, argv, "d:g:s:r:pf:")) != -1) {
+	while ((c = getopt(argc, argv, "d:g:s:r:pf:a:Ai")) != -1) {
 		switch (c) {
 		case 'd': dev = optarg; break;
 		case 'g': gidx = atoi(optarg); break;
@@ -450,11 +794,14 @@ int main(int argc, char **argv)
 		case 'r': rounds = atoi(optarg); break;
 		case 'p': odp = 0; break;
 		case 'f': file = optarg; break;
+		case 'a': advice = optarg; break;
+		case 'A': async_advise = 1; break;
+		case 'i': implicit_mr = 1; break;
 		default: die("bad option");
 		}
 	}
 	if (optind != argc - 1 || gidx < 0)
-		die("usage: odp_rdma -d DEV -g GIDX [-s BYTES] [-r ROUNDS] [-p] [-f FILE] TEST");
+		die("usage: odp_rdma -d DEV -g GIDX [-s BYTES] [-r ROUNDS] [-p] [-f FILE] [-a ADVICE] [-A] [-i] TEST");
 	t = argv[optind];
 	if (!strcmp(t, "write"))
 		return test_write_read(0);
@@ -482,5 +829,21 @@ int main(int argc, char **argv)
 		return test_huge(1);
 	if (!strcmp(t, "sparse"))
 		return test_sparse();
+	if (!strcmp(t, "regloop"))
+		return test_regloop();
+	if (!strcmp(t, "regtime"))
+		return test_regtime();
+	if (!strcmp(t, "implicit"))
+		return test_implicit();
+	if (!strcmp(t, "implicit-unmap"))
+		return test_implicit_unmap();
+	if (!strcmp(t, "implicit-cycles"))
+		return test_implicit_cycles();
+	if (!strcmp(t, "hold"))
+		return test_hold();
+	if (!strcmp(t, "prefetch"))
+		return test_prefetch();
+	if (!strcmp(t, "prefetch-dereg"))
+		return test_prefetch_dereg();
 	die("unknown test %s", t);
 }

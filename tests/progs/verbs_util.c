@@ -5,6 +5,12 @@
 
 #include "verbs_util.h"
 
+/* Completions polled while waiting for another one (send and receive
+ * completions share the CQ and may come in either order).
+ */
+static struct ibv_wc stash[64];
+static int nstash;
+
 #define QKEY 0x11111111
 #define WAIT_SECONDS 30
 
@@ -89,7 +95,7 @@ static void to_rts(struct vctx *v, struct ibv_qp *qp, uint32_t remote_qpn)
 	a.sq_psn = 0;
 	mask = IBV_QP_STATE | IBV_QP_SQ_PSN;
 	if (v->type == IBV_QPT_RC) {
-		a.timeout = 14;
+		a.timeout = 18;	/* 1 s: TCG guests on a busy host are slow */
 		a.retry_cnt = 7;
 		a.rnr_retry = 7;
 		a.max_rd_atomic = 16;
@@ -140,6 +146,21 @@ void vctx_open(struct vctx *v, const char *dev, int gidx,
 	}
 }
 
+void vctx_reconnect(struct vctx *v)
+{
+	struct ibv_qp_attr a = { .qp_state = IBV_QPS_RESET };
+	struct ibv_wc wc;
+
+	if (ibv_modify_qp(v->qa, &a, IBV_QP_STATE) ||
+	    ibv_modify_qp(v->qb, &a, IBV_QP_STATE))
+		die("modify to RESET: %m");
+	while (ibv_poll_cq(v->cq, 1, &wc) > 0)
+		;	/* flushed completions of the old connection */
+	nstash = 0;
+	to_rts(v, v->qa, v->qb->qp_num);
+	to_rts(v, v->qb, v->qa->qp_num);
+}
+
 void vctx_close(struct vctx *v)
 {
 	if (v->ah)
@@ -151,6 +172,20 @@ void vctx_close(struct vctx *v)
 	ibv_destroy_cq(v->cq);
 	ibv_dealloc_pd(v->pd);
 	ibv_close_device(v->ctx);
+}
+
+struct ibv_mr *vctx_reg_implicit(struct vctx *v)
+{
+	struct ibv_mr *mr = ibv_reg_mr(v->pd, NULL, SIZE_MAX,
+				       IBV_ACCESS_ON_DEMAND |
+				       IBV_ACCESS_LOCAL_WRITE |
+				       IBV_ACCESS_REMOTE_READ |
+				       IBV_ACCESS_REMOTE_WRITE |
+				       IBV_ACCESS_REMOTE_ATOMIC);
+
+	if (!mr)
+		die("implicit ODP ibv_reg_mr: %m");
+	return mr;
 }
 
 struct ibv_mr *vctx_reg(struct vctx *v, void *buf, size_t len, int odp)
@@ -167,11 +202,6 @@ struct ibv_mr *vctx_reg(struct vctx *v, void *buf, size_t len, int odp)
 	return mr;
 }
 
-/* Completions polled while waiting for another one (send and receive
- * completions share the CQ and may come in either order).
- */
-static struct ibv_wc stash[64];
-static int nstash;
 
 static enum ibv_wc_status wait_wc(struct vctx *v, uint64_t wr_id)
 {

@@ -37,7 +37,10 @@ struct vctx {
 void vctx_open(struct vctx *v, const char *dev, int gidx,
 	       enum ibv_qp_type type, int flags);
 void vctx_close(struct vctx *v);
+/* Bring both QPs back to RTS, e.g. after an error completion. */
+void vctx_reconnect(struct vctx *v);
 struct ibv_mr *vctx_reg(struct vctx *v, void *buf, size_t len, int odp);
+struct ibv_mr *vctx_reg_implicit(struct vctx *v);
 
 /* Post one WR on qa (or a receive on qb / the SRQ) and return its status. */
 enum ibv_wc_status vctx_rdma(struct vctx *v, enum ibv_wr_opcode op,

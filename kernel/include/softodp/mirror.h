@@ -24,6 +24,7 @@ struct sodp_range;
 /* sodp_range_access() / sodp_range_fault() flags */
 #define SODP_WRITE	BIT(0)	/* the access writes: needs a writable mapping */
 #define SODP_NO_FAULT	BIT(1)	/* never fault: use only what is present */
+#define SODP_PREFETCH	BIT(2)	/* a prefetch: count committed pages as such */
 
 /**
  * struct sodp_stats - counters of one range (or a sum of several)
@@ -37,6 +38,7 @@ struct sodp_range;
  * @invalidations: notifier calls that hit the range
  * @invalidations_handled: notifier calls that cleared at least one entry
  * @pages_invalidated: entries cleared by invalidation
+ * @pages_prefetched: pages committed by faults flagged SODP_PREFETCH
  */
 struct sodp_stats {
 	u64 faults;
@@ -49,13 +51,15 @@ struct sodp_stats {
 	u64 invalidations;
 	u64 invalidations_handled;
 	u64 pages_invalidated;
+	u64 pages_prefetched;
 };
 
 /**
  * struct sodp_counters - live counters, same fields as struct sodp_stats
+ * @parent: a block that everything counted here is also counted into (a
+ *	memory region's totals, whose parent is the device's, say), or NULL
  *
- * Every range counts into its own block and, optionally, into a parent block
- * its creator owns (a device's totals, say).
+ * Every range counts into its own block and so up the chain of parents.
  */
 struct sodp_counters {
 	atomic64_t faults;
@@ -68,6 +72,8 @@ struct sodp_counters {
 	atomic64_t invalidations;
 	atomic64_t invalidations_handled;
 	atomic64_t pages_invalidated;
+	atomic64_t pages_prefetched;
+	struct sodp_counters *parent;
 };
 
 /**
@@ -97,6 +103,9 @@ int sodp_range_access(struct sodp_range *range, unsigned long va, size_t len,
 		      unsigned int flags, sodp_actor_t actor, void *priv);
 unsigned long sodp_range_present(struct sodp_range *range, unsigned long va,
 				 size_t len, unsigned int flags);
+unsigned long sodp_range_npresent(struct sodp_range *range);
+void sodp_range_on_empty(struct sodp_range *range, void (*fn)(void *data),
+			 void *data);
 void sodp_range_stats(struct sodp_range *range, struct sodp_stats *out);
 void sodp_counters_read(const struct sodp_counters *c, struct sodp_stats *out);
 

@@ -1,0 +1,152 @@
+"""On-demand paging MRs on rxe: data, faults, invalidation, COW, errors.
+
+Each scenario is a run of build/bin/odp_rdma (loopback QPs on rxe0, bytes
+compared in the program); the tests add what the program cannot see: the
+device's ODP counters, the kernel log, and the mirror's live objects."""
+import os
+import subprocess
+
+import pytest
+
+from rdma import BIN, RxeDevice, counter_delta, hw_counters, perftest_bw, run_pair
+
+ODP_RDMA = os.path.join(BIN, "odp_rdma")
+LIVE = "/sys/kernel/debug/softodp_mirror/live"
+
+
+@pytest.fixture(scope="module")
+def gid():
+    return str(RxeDevice("rxe0").gid_index())
+
+
+def odp_rdma(gid, test, *args, timeout=600):
+    r = subprocess.run([ODP_RDMA, "-d", "rxe0", "-g", gid, *args, test],
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"odp_rdma {test} {args}:\n{r.stdout}{r.stderr}"
+    return r
+
+
+def live_objects():
+    with open(LIVE) as f:
+        return dict((k, int(v)) for k, v in (line.split() for line in f))
+
+
+@pytest.fixture
+def hugepages():
+    path = "/proc/sys/vm/nr_hugepages"
+    with open(path) as f:
+        old = f.read().strip()
+    with open(path, "w") as f:
+        f.write("8")
+    yield
+    with open(path, "w") as f:
+        f.write(old)
+
+
+@pytest.mark.parametrize("test", ["write", "read", "send", "srq", "ud", "atomic"])
+def test_traffic_on_odp_mrs_faults_pages_in_every_round(gid, test):
+    before = hw_counters()
+    odp_rdma(gid, test, "-r", "4")
+    d = counter_delta(before, hw_counters())
+    # every round starts with MADV_DONTNEED on both buffers, so every
+    # round faults both sides in again and the DONTNEED invalidates them
+    assert d["odp_faults_handled"] >= 2 * 4, d
+    assert d["odp_pages_invalidated"] >= 4, d
+    assert d["odp_fault_errors"] == 0, d
+
+
+def test_pinned_mrs_take_no_odp_faults(gid):
+    before = hw_counters()
+    odp_rdma(gid, "write", "-p")
+    assert counter_delta(before, hw_counters())["odp_faults"] == 0
+
+
+def test_remap_at_the_same_address_reaches_the_new_pages(gid):
+    before = hw_counters()
+    odp_rdma(gid, "remap", "-r", "3")
+    d = counter_delta(before, hw_counters())
+    assert d["odp_invalidations_handled"] >= 3, d
+
+
+def test_write_to_read_only_memory_fails_cleanly_and_says_why(gid):
+    before = hw_counters()
+    # the program checks IBV_WC_REM_ACCESS_ERR and the untouched bytes
+    odp_rdma(gid, "mprotect")
+    assert counter_delta(before, hw_counters())["odp_fault_errors"] >= 1
+    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+    assert "write to memory mapped without write permission" in log
+
+
+def test_fork_keeps_copy_on_write_on_both_sides(gid):
+    odp_rdma(gid, "fork")
+
+
+@pytest.mark.parametrize("where", ["/tmp", "/dev/shm"])
+def test_shared_file_mapping_is_coherent_with_read_and_write(gid, where):
+    odp_rdma(gid, "file", "-f", os.path.join(where, "odp-file"))
+
+
+def test_transparent_huge_page_is_mapped_as_one_unit(gid):
+    with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+        assert "[never]" not in f.read()
+    before = hw_counters()
+    odp_rdma(gid, "thp")
+    d = counter_delta(before, hw_counters())
+    # a 4 KiB access maps the whole 2 MiB page: one order-9 mapping, and
+    # the 2 MiB READ and WRITE that follow take no further page faults
+    assert d["odp_huge_mappings"] >= 1, d
+    assert d["odp_pages_faulted"] >= 512, d
+
+
+def test_hugetlb_page_is_mapped_as_one_unit(gid, hugepages):
+    before = hw_counters()
+    odp_rdma(gid, "hugetlb")
+    assert counter_delta(before, hw_counters())["odp_huge_mappings"] >= 1
+
+
+def test_mr_larger_than_memory_touched_sparsely(gid):
+    with open("/proc/meminfo") as f:
+        total = int(f.readline().split()[1]) * 1024
+    size = 4 * total
+    odp_rdma(gid, "sparse", "-s", str(size))
+
+
+def test_two_processes_at_once(gid):
+    procs = [subprocess.Popen([ODP_RDMA, "-d", "rxe0", "-g", gid, "-r", "8", t],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for t in ("write", "read")]
+    for p in procs:
+        out, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, out
+
+
+def test_register_deregister_cycles_leave_nothing_behind(gid):
+    before = live_objects()
+    with open("/proc/meminfo") as f:
+        slab0 = [int(line.split()[1]) for line in f if line.startswith("SUnreclaim")][0]
+    odp_rdma(gid, "regloop", "-r", "10000", "-s", str(1 << 20), timeout=1200)
+    assert live_objects() == before
+    with open("/proc/meminfo") as f:
+        slab1 = [int(line.split()[1]) for line in f if line.startswith("SUnreclaim")][0]
+    # a leaked range alone is a few hundred bytes plus its pfn array
+    # (2 KiB for 1 MiB): 10,000 of them would be > 20 MiB
+    assert slab1 - slab0 < 4096, f"unreclaimable slab grew by {slab1 - slab0} KiB"
+
+
+def test_ibv_rc_pingpong_with_odp(gid):
+    base = ["ibv_rc_pingpong", "-d", "rxe0", "-g", gid, "-n", "200", "-s", "4096",
+            "-p", "18610", "-o"]
+    srv, cli = run_pair(base, base + ["localhost"], 18610)
+    assert srv.returncode == 0 and cli.returncode == 0, srv.stdout + cli.stdout
+    assert "200 iters in" in cli.stdout
+
+
+@pytest.mark.parametrize("tool", ["ib_write_bw", "ib_read_bw", "ib_send_bw"])
+def test_perftest_with_odp(gid, tool):
+    before = hw_counters()
+    base = [tool, "-d", "rxe0", "-x", gid, "-F", "--odp", "-n", "200", "-s", "65536",
+            "-p", "18611"]
+    srv, cli = run_pair(base, base + ["localhost"], 18611)
+    assert srv.returncode == 0 and cli.returncode == 0, srv.stdout + cli.stdout
+    assert perftest_bw(cli.stdout) > 0
+    assert counter_delta(before, hw_counters())["odp_faults_handled"] > 0
