@@ -25,6 +25,7 @@ modules: kernel
 
 userspace:
 	@$(MAKE) -s -C tests/progs
+	@$(MAKE) -s -C userspace/dpmem
 
 vm-run: all
 	@test -n "$(CMD)" || { echo "usage: make vm-run CMD='...'" >&2; exit 2; }

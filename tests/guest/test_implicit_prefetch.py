@@ -1,4 +1,4 @@
-"""Implicit ODP MRs, prefetch (ibv_advise_mr) and per-MR ODP counters."""
+"""Implicit ODP MRs and per-MR ODP counters (prefetch: test_prefetch.py)."""
 import os
 import subprocess
 

@@ -31,17 +31,6 @@ def live_objects():
         return dict((k, int(v)) for k, v in (line.split() for line in f))
 
 
-@pytest.fixture
-def hugepages():
-    path = "/proc/sys/vm/nr_hugepages"
-    with open(path) as f:
-        old = f.read().strip()
-    with open(path, "w") as f:
-        f.write("8")
-    yield
-    with open(path, "w") as f:
-        f.write(old)
-
 
 @pytest.mark.parametrize("test", ["write", "read", "send", "srq", "ud", "atomic"])
 def test_traffic_on_odp_mrs_faults_pages_in_every_round(gid, test):

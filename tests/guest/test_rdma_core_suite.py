@@ -1,8 +1,6 @@
 """rdma-core's own test suite (python3-pyverbs) on rxe0, against a baseline."""
 import os
 
-import pytest
-
 from rdmacore import run_suite
 
 BASELINE = os.path.join(os.path.dirname(__file__), "rdma-core-baseline.txt")
@@ -18,20 +16,6 @@ def load_baseline():
                 expected[test] = status
     return expected
 
-
-@pytest.fixture
-def hugepages():
-    """Reserve 2 MiB pages so the suite's huge-page ODP tests run."""
-    path = "/proc/sys/vm/nr_hugepages"
-    with open(path) as f:
-        old = f.read().strip()
-    with open(path, "w") as f:
-        f.write("64")
-    with open(path) as f:
-        assert int(f.read()) == 64, "could not reserve 64 huge pages"
-    yield
-    with open(path, "w") as f:
-        f.write(old)
 
 
 def test_rdma_core_suite_matches_baseline(hugepages):

@@ -38,7 +38,10 @@
  *              "PREFETCHED <lkey>", waits for a line on stdin, RDMA WRITEs
  *              the buffer, prints "WRITTEN", waits for EOF
  *   prefetch-dereg  an async PREFETCH_WRITE of -s bytes, then deregister at
- *              once
+ *              once, -r times
+ *   advise-errors   ibv_advise_mr refusals: unknown lkey (ENOENT), range
+ *              outside the MR and pinned MR (EINVAL), PREFETCH_WRITE on a
+ *              read-only MR (EPERM), unmapped memory with FLUSH (EFAULT)
  *   regtime    (a benchmark) time to register an -s sized MR, then to
  *              RDMA WRITE all of it once (first touch) and once more;
  *              prints "reg_s=... first_s=... second_s=..."
@@ -736,6 +739,53 @@ static int test_prefetch_dereg(void)
 	return 0;
 }
 
+static void expect_errno(int got, int want, const char *what)
+{
+	if (got != want)
+		die("%s: ibv_advise_mr returned %d (%s), expected %d (%s)", what,
+		    got, strerror(got), want, strerror(want));
+}
+
+static int test_advise_errors(void)
+{
+	const size_t len = 64 * 1024;
+	char *buf = map_anon(len), *hole = map_anon(len);
+	struct ibv_mr *mr, *pinned, *ro, fake;
+	struct vctx v;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	mr = vctx_reg(&v, buf, len, 1);
+	pinned = vctx_reg(&v, buf, len, 0);
+	ro = ibv_reg_mr(v.pd, buf, len, IBV_ACCESS_ON_DEMAND);
+	if (!ro)
+		die("read-only ODP MR: %m");
+	fake = *mr;
+	fake.lkey = mr->lkey ^ 0xffff00;
+	expect_errno(advise(v.pd, &fake, buf, len, "prefetch", 0), ENOENT,
+		     "unknown lkey");
+	expect_errno(advise(v.pd, mr, buf + 4096, len, "prefetch", 0), EINVAL,
+		     "range past the end of the MR");
+	expect_errno(advise(v.pd, pinned, buf, len, "prefetch", 0), EINVAL,
+		     "pinned MR");
+	expect_errno(advise(v.pd, ro, buf, len, "write", 0), EPERM,
+		     "PREFETCH_WRITE on a read-only MR");
+	expect_errno(advise(v.pd, ro, buf, len, "prefetch", 0), 0,
+		     "PREFETCH on a read-only MR");
+	ibv_dereg_mr(mr);
+	if (munmap(hole, len))
+		die("munmap: %m");
+	mr = vctx_reg(&v, hole, len, 1);	/* ODP MRs may cover holes */
+	expect_errno(advise(v.pd, mr, hole, len, "prefetch", 0), EFAULT,
+		     "FLUSH prefetch of unmapped memory");
+	expect_errno(advise(v.pd, mr, hole, len, "prefetch", 1), 0,
+		     "queued prefetch of unmapped memory");
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(pinned);
+	ibv_dereg_mr(ro);
+	vctx_close(&v);
+	return 0;
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -845,5 +895,7 @@ int main(int argc, char **argv)
 		return test_prefetch();
 	if (!strcmp(t, "prefetch-dereg"))
 		return test_prefetch_dereg();
+	if (!strcmp(t, "advise-errors"))
+		return test_advise_errors();
 	die("unknown test %s", t);
 }

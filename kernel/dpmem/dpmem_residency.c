@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dpmem residency: where each page of a range lives right now.
+ *
+ * hmm_range_fault() without fault flags is a read-only walk of the CPU page
+ * table. It reports present pages, and device-private pages whose pgmap
+ * owner equals the dev_private_owner it is given; other device-private
+ * entries read as empty. So a chunk is walked with this instance's owner
+ * first, then once per distinct owner of the other instances for what is
+ * still empty. Pages are told apart by pfn range, never by owner.
+ *
+ * hmm_range_fault() needs an mmu_interval_notifier: a temporary one covers
+ * the range for the duration of the call. Its only job is to make a walk
+ * that raced with a change start over.
+ */
+#include <linux/hmm.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "dpmem_priv.h"
+
+struct dpmem_snapshot {
+	struct mmu_interval_notifier notifier;
+	unsigned long pfns[DPMEM_BATCH_PAGES];
+	u8 map[DPMEM_BATCH_PAGES];
+};
+
+/*
+ * No lock pairs with this: nothing is mirrored, the sequence number only
+ * tells hmm_range_fault() to restart a walk that raced with a change.
+ */
+static bool dpmem_snapshot_invalidate(struct mmu_interval_notifier *mni,
+				      const struct mmu_notifier_range *range,
+				      unsigned long cur_seq)
+{
+	mmu_interval_set_seq(mni, cur_seq);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops dpmem_snapshot_ops = {
+	.invalidate = dpmem_snapshot_invalidate,
+};
+
+/* Walk [start, end) with @owner into s->pfns. */
+static int dpmem_snapshot_walk(struct dpmem_snapshot *s, struct mm_struct *mm,
+			       unsigned long start, unsigned long end,
+			       void *owner)
+{
+	unsigned long timeout = jiffies +
+				msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct hmm_range range = {
+		.notifier = &s->notifier,
+		.start = start,
+		.end = end,
+		.hmm_pfns = s->pfns,
+		.default_flags = 0,
+		.pfn_flags_mask = 0,
+		.dev_private_owner = owner,
+	};
+	int ret;
+
+	do {
+		if (time_after(jiffies, timeout))
+			return -EBUSY;
+		range.notifier_seq = mmu_interval_read_begin(&s->notifier);
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+	} while (ret == -EBUSY);
+	return ret;
+}
+
+static u8 dpmem_classify(struct dpmem_dev *dev, unsigned long hpfn)
+{
+	unsigned long pfn = hpfn & ~HMM_PFN_FLAGS;
+	struct dpmem_dev *where;
+
+	if (hpfn & HMM_PFN_ERROR)
+		return DPMEM_RES_UNKNOWN;
+	if (!(hpfn & HMM_PFN_VALID))
+		return DPMEM_RES_NONE;
+	where = dpmem_pfn_dev(pfn);
+	if (where)
+		return where == dev ? DPMEM_RES_DEVICE : DPMEM_RES_PEER;
+	/* Other ZONE_DEVICE memory (DAX, P2P BARs) is not system RAM. */
+	if (is_zone_device_page(pfn_to_page(pfn)))
+		return DPMEM_RES_UNKNOWN;
+	return DPMEM_RES_SYSTEM;
+}
+
+static int dpmem_snapshot_chunk(struct dpmem_dev *dev, struct dpmem_snapshot *s,
+				struct mm_struct *mm, unsigned long start,
+				unsigned long end)
+{
+	unsigned long i, n = (end - start) >> PAGE_SHIFT, empty = 0;
+	unsigned int k;
+	int ret;
+
+	ret = dpmem_snapshot_walk(s, mm, start, end, dev->owner);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		s->map[i] = dpmem_classify(dev, s->pfns[i]);
+		empty += s->map[i] == DPMEM_RES_NONE;
+	}
+
+	for (k = 0; empty && k < dev->nr_peer_owners; k++) {
+		ret = dpmem_snapshot_walk(s, mm, start, end,
+					  dev->peer_owners[k]);
+		if (ret)
+			return ret;
+		for (i = 0; i < n; i++) {
+			if (s->map[i] != DPMEM_RES_NONE)
+				continue;
+			s->map[i] = dpmem_classify(dev, s->pfns[i]);
+			empty -= s->map[i] != DPMEM_RES_NONE;
+		}
+	}
+	return 0;
+}
+
+/**
+ * dpmem_residency() - one byte per page telling where it lives
+ * @dev: the instance asking ("this device")
+ * @start: page-aligned user address
+ * @end: page-aligned end, > @start, within the user address space
+ * @map: user buffer of (@end - @start) / PAGE_SIZE bytes, or NULL
+ * @count: out: pages per state
+ *
+ * Return: 0; -EFAULT if the range is not fully mapped or @map is bad;
+ * -EBUSY if the range kept changing for HMM_RANGE_DEFAULT_TIMEOUT ms;
+ * -EINTR; -ENOMEM.
+ */
+int dpmem_residency(struct dpmem_dev *dev, unsigned long start,
+		    unsigned long end, u8 __user *map,
+		    u64 count[DPMEM_RES_NR_STATES])
+{
+	struct mm_struct *mm = current->mm;
+	struct dpmem_snapshot *s;
+	unsigned long addr, next, i;
+	int ret;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+
+	if (mmap_read_lock_killable(mm)) {
+		ret = -EINTR;
+		goto free;
+	}
+	ret = dpmem_check_vmas(dev, mm, start, end, false);
+	mmap_read_unlock(mm);
+	if (ret)
+		goto free;
+
+	/* Takes the mmap_lock itself the first time an mm gets notifiers. */
+	ret = mmu_interval_notifier_insert(&s->notifier, mm, start,
+					   end - start, &dpmem_snapshot_ops);
+	if (ret)
+		goto free;
+
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + DPMEM_BATCH_PAGES * PAGE_SIZE);
+		ret = dpmem_snapshot_chunk(dev, s, mm, addr, next);
+		if (ret)
+			break;
+		for (i = 0; i < (next - addr) >> PAGE_SHIFT; i++)
+			count[s->map[i]]++;
+		if (map && copy_to_user(map + ((addr - start) >> PAGE_SHIFT),
+					s->map, (next - addr) >> PAGE_SHIFT)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	mmu_interval_notifier_remove(&s->notifier);
+free:
+	kfree(s);
+	return ret;
+}
