@@ -120,6 +120,8 @@ static long dpmem_ioctl_stats(struct dpmem_dev *dev, void __user *uarg)
 		.alloc_failures = atomic64_read(&dev->ctr.alloc_failures),
 		.pages_from_peer = atomic64_read(&dev->ctr.pages_from_peer),
 		.pages_to_peer = atomic64_read(&dev->ctr.pages_to_peer),
+		.importer_maps = atomic64_read(&dev->ctr.importer_maps),
+		.importer_refusals = atomic64_read(&dev->ctr.importer_refusals),
 	};
 
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;

@@ -70,8 +70,11 @@ static struct dpmem_dev *dpmem_dev_create(unsigned int index,
 		return ERR_PTR(-ENOMEM);
 	dev->index = index;
 	snprintf(dev->name, sizeof(dev->name), "dpmem%u", index);
-	/* A unique owner per instance: the instance itself. */
-	dev->owner = dev;
+	/*
+	 * A unique owner per instance (the instance itself), or the owner
+	 * shared by every provider that lets importers map pages in place.
+	 */
+	dev->owner = dpmem_peer_owner(index, dev);
 	spin_lock_init(&dev->free_lock);
 	init_rwsem(&dev->alloc_rwsem);
 	dev->misc.minor = MISC_DYNAMIC_MINOR;
@@ -83,6 +86,14 @@ static struct dpmem_dev *dpmem_dev_create(unsigned int index,
 	if (ret) {
 		pr_err("%s: cannot set up %lu MiB of device memory: %d\n",
 		       dev->name, size >> 20, ret);
+		kfree(dev);
+		return ERR_PTR(ret);
+	}
+	ret = dpmem_peer_attach(dev);
+	if (ret) {
+		pr_err("%s: cannot register for peer mapping: %d\n", dev->name,
+		       ret);
+		dpmem_pool_fini(dev);
 		kfree(dev);
 		return ERR_PTR(ret);
 	}

@@ -163,6 +163,8 @@ void dpmem_pool_fini(struct dpmem_dev *dev)
 	if (moved)
 		pr_info("%s: moved %lu pages back to system memory before removal\n",
 			dev->name, moved);
+	/* every importer was invalidated by those moves */
+	dpmem_peer_detach(dev);
 	memunmap_pages(&dev->pgmap);
 	release_mem_region(dev->res->start, resource_size(dev->res));
 }

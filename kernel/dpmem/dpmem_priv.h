@@ -14,6 +14,7 @@
 #ifndef _DPMEM_PRIV_H
 #define _DPMEM_PRIV_H
 
+#include <softodp/peer.h>
 #include <linux/atomic.h>
 #include <linux/memremap.h>
 #include <linux/miscdevice.h>
@@ -37,6 +38,8 @@ struct dpmem_counters {
 	atomic64_t alloc_failures;
 	atomic64_t pages_from_peer;
 	atomic64_t pages_to_peer;
+	atomic64_t importer_maps;
+	atomic64_t importer_refusals;
 };
 
 /**
@@ -91,7 +94,14 @@ struct dpmem_dev {
 	struct dpmem_counters ctr;
 	struct miscdevice misc;
 	struct dev_pagemap pgmap;
+	struct sodp_peer_provider peer;
+	bool peer_registered;
 };
+
+/* dpmem_peer.c: importers mapping our pages in place */
+void *dpmem_peer_owner(unsigned int index, void *self);
+int dpmem_peer_attach(struct dpmem_dev *dev);
+void dpmem_peer_detach(struct dpmem_dev *dev);
 
 /* dpmem_main.c: the instances, fixed while the module is loaded */
 unsigned int dpmem_nr_devices(void);

@@ -55,9 +55,15 @@ int sodp_range_access(struct sodp_range *range, unsigned long va, size_t len,
 		spin_lock(&range->lock);
 		entry = range->pfns[sodp_index(range, va)];
 		if ((entry & need) == need) {
-			kaddr = kmap_local_page(hmm_pfn_to_page(entry));
-			ret = actor(kaddr + off, n, priv);
-			kunmap_local(kaddr);
+			if (entry & SODP_PFN_PEER) {
+				/* device-private, mapped in place by its provider */
+				ret = actor(range->peer[sodp_index(range, va)] + off,
+					    n, priv);
+			} else {
+				kaddr = kmap_local_page(hmm_pfn_to_page(entry));
+				ret = actor(kaddr + off, n, priv);
+				kunmap_local(kaddr);
+			}
 			spin_unlock(&range->lock);
 			if (ret)
 				return ret;

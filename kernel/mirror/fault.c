@@ -11,6 +11,15 @@
  *   commit the entries; spin_unlock
  * until HMM_RANGE_DEFAULT_TIMEOUT, then -ETIMEDOUT.
  *
+ * Device-private pages (ranges with a peer importer): the first pass asks
+ * hmm_range_fault() for participating providers' pages as they are
+ * (dev_private_owner = sodp_peer_owner()) and maps them through the peer
+ * hook (peer.c). Pages the hook refuses, and read-only device entries an
+ * access wants to write, get a second pass that requests only them,
+ * without the owner, so their provider's migrate_to_ram() brings them to
+ * system memory. Both passes share the timeout, and the access loop bounds
+ * how often a page that keeps moving is faulted again: no livelock.
+ *
  * A read fault asks only for HMM_PFN_REQ_FAULT, so a zero page, a COW page
  * shared after fork or a PROT_READ page comes back without HMM_PFN_WRITE and
  * accesses that write will not use it; a write fault adds HMM_PFN_REQ_WRITE,
@@ -19,7 +28,9 @@
  * A page mapped with order > 0 (THP, hugetlb) is committed as one unit: all
  * of its entries that fall in the range are filled at once.
  */
+#include <linux/bitops.h>
 #include <linux/hmm.h>
+#include <linux/memremap.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -50,6 +61,8 @@ static unsigned long sodp_commit_one(struct sodp_range *range,
 	for (a = first; a < last; a += PAGE_SIZE) {
 		unsigned long *e = &range->pfns[sodp_index(range, a)];
 
+		if (*e & SODP_PFN_PEER)
+			sodp_peer_release(range, sodp_index(range, a));
 		range->npresent += !*e;
 		*e = flags | (base + ((a - hstart) >> PAGE_SHIFT));
 	}
@@ -61,20 +74,33 @@ static unsigned long sodp_commit_one(struct sodp_range *range,
 	return last;
 }
 
-static void sodp_commit(struct sodp_range *range, struct hmm_range *hr,
-			unsigned int fflags)
+/*
+ * Commit what hmm_range_fault() returned. Device-private pages go to the
+ * peer hook; those it does not take are returned as a mask (bit i: page i
+ * of @hr) for the fallback pass.
+ */
+static u64 sodp_commit(struct sodp_range *range, struct hmm_range *hr,
+		       unsigned int fflags)
 {
 	unsigned long va = hr->start;
+	u64 fallback = 0;
 
 	lockdep_assert_held(&range->lock);
 	while (va < hr->end) {
-		unsigned long entry = hr->hmm_pfns[(va - hr->start) >> PAGE_SHIFT];
+		unsigned long i = (va - hr->start) >> PAGE_SHIFT;
+		unsigned long entry = hr->hmm_pfns[i];
 
-		if (entry & HMM_PFN_VALID)
-			va = sodp_commit_one(range, va, entry, fflags);
-		else
+		if (!(entry & HMM_PFN_VALID)) {
 			va += PAGE_SIZE;
+		} else if (is_device_private_page(hmm_pfn_to_page(entry))) {
+			if (!sodp_peer_commit(range, va, entry, fflags))
+				fallback |= BIT_ULL(i);
+			va += PAGE_SIZE;
+		} else {
+			va = sodp_commit_one(range, va, entry, fflags);
+		}
 	}
+	return fallback;
 }
 
 /*
@@ -94,57 +120,98 @@ static unsigned long sodp_first_missing(struct sodp_range *range,
 	return start;
 }
 
-/* Fault [start, end) (at most SODP_FAULT_CHUNK pages) and commit it. */
-static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
-			    unsigned long end, unsigned int flags)
+/*
+ * One read_begin / hmm_range_fault / read_retry / commit cycle, repeated
+ * until it commits or @timeout passes. With @only set (the fallback pass),
+ * only those pages of @hr are requested. Returns the commit's fallback mask
+ * through @fallback.
+ */
+static int sodp_fault_pass(struct sodp_range *range, struct hmm_range *hr,
+			   unsigned int flags, u64 only, unsigned long timeout,
+			   u64 *fallback)
 {
-	unsigned long pfns[SODP_FAULT_CHUNK];
 	struct mm_struct *mm = range->smm->mm;
-	struct hmm_range hr = {
-		.notifier = &range->notifier,
-		.start = start,
-		.end = end,
-		.hmm_pfns = pfns,
-		.default_flags = 0,
-	};
-	unsigned long timeout;
+	unsigned long i, n = (hr->end - hr->start) >> PAGE_SHIFT;
 	int ret;
 
-	if (!(flags & SODP_NO_FAULT)) {
-		hr.default_flags = HMM_PFN_REQ_FAULT;
-		if (flags & SODP_WRITE)
-			hr.default_flags |= HMM_PFN_REQ_WRITE;
-	}
-	if (!mmget_not_zero(mm))
-		return -EFAULT;
-
-	timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	for (;;) {
 		if (time_after(jiffies, timeout)) {
 			sodp_count(range, fault_timeouts, 1);
-			ret = -ETIMEDOUT;
-			break;
+			return -ETIMEDOUT;
 		}
-		hr.notifier_seq = mmu_interval_read_begin(&range->notifier);
+		/* per-page requests: hmm_range_fault overwrites them */
+		for (i = 0; only && i < n; i++)
+			hr->hmm_pfns[i] = only & BIT_ULL(i) ? hr->pfn_flags_mask : 0;
+		hr->notifier_seq = mmu_interval_read_begin(&range->notifier);
 		mmap_read_lock(mm);
-		ret = hmm_range_fault(&hr);
+		ret = hmm_range_fault(hr);
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			sodp_count(range, fault_retries, 1);
 			continue;
 		}
 		if (ret)
-			break;
+			return ret;
+		if (hr->dev_private_owner && sodp_peer_seen(hr)) {
+			ret = sodp_peer_prepare(range);
+			if (ret)
+				return ret;
+		}
 
 		spin_lock(&range->lock);
-		if (mmu_interval_read_retry(&range->notifier, hr.notifier_seq)) {
+		if (mmu_interval_read_retry(&range->notifier, hr->notifier_seq)) {
 			spin_unlock(&range->lock);
 			sodp_count(range, fault_retries, 1);
 			continue;
 		}
-		sodp_commit(range, &hr, flags);
+		*fallback = sodp_commit(range, hr, flags);
 		spin_unlock(&range->lock);
-		break;
+		return 0;
+	}
+}
+
+/* Fault [start, end) (at most SODP_FAULT_CHUNK pages) and commit it. */
+static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
+			    unsigned long end, unsigned int flags)
+{
+	unsigned long pfns[SODP_FAULT_CHUNK];
+	struct mm_struct *mm = range->smm->mm;
+	unsigned long req = 0, timeout;
+	struct hmm_range hr = {
+		.notifier = &range->notifier,
+		.start = start,
+		.end = end,
+		.hmm_pfns = pfns,
+	};
+	u64 fallback = 0;
+	int ret;
+
+	if (!(flags & SODP_NO_FAULT)) {
+		req = HMM_PFN_REQ_FAULT;
+		if (flags & SODP_WRITE)
+			req |= HMM_PFN_REQ_WRITE;
+	}
+	/* a participating provider's pages come back as they are */
+	if (range->importer.dev)
+		hr.dev_private_owner = sodp_peer_owner();
+	hr.default_flags = req;
+	if (!mmget_not_zero(mm))
+		return -EFAULT;
+
+	timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	ret = sodp_fault_pass(range, &hr, flags, 0, timeout, &fallback);
+	if (!ret && fallback && req) {
+		/*
+		 * Fault only the pages the peer hook did not take, without the
+		 * owner: their provider migrates them to system memory (and a
+		 * write breaks COW), as a CPU access would.
+		 */
+		sodp_count(range, peer_fallbacks, hweight64(fallback));
+		hr.dev_private_owner = NULL;
+		hr.default_flags = 0;
+		hr.pfn_flags_mask = req;
+		ret = sodp_fault_pass(range, &hr, flags, fallback, timeout,
+				      &fallback);
 	}
 	mmput(mm);
 	return ret;

@@ -9,6 +9,14 @@
 #include <linux/mmu_notifier.h>
 #include <linux/spinlock.h>
 #include <softodp/mirror.h>
+#include <softodp/peer.h>
+
+/*
+ * Our own flag in a committed entry: the page is device-private and was
+ * mapped through the peer hook; its data is at range->peer[index]. (hmm
+ * never hands us HMM_PFN_ERROR in a committed entry, so the bit is free.)
+ */
+#define SODP_PFN_PEER	HMM_PFN_ERROR
 
 /**
  * struct sodp_mm - the mirror context of one address space
@@ -37,6 +45,10 @@ struct sodp_mm {
  * @pfns: one hmm pfn entry per page (HMM_PFN_VALID, HMM_PFN_WRITE, map
  *	order, pfn), 0 when absent
  * @npresent: entries of @pfns that are not 0 (under @lock)
+ * @importer: the device accesses are made for; importer.dev NULL: device-
+ *	private pages are always migrated back, never mapped in place
+ * @peer: for SODP_PFN_PEER entries, the kernel address of the data (under
+ *	@lock; allocated the first time a device-private page is seen)
  * @emptied: called (no lock held, may not sleep) when an invalidation
  *	leaves the range with nothing present; set once by the creator
  * @emptied_data: its argument
@@ -50,6 +62,8 @@ struct sodp_range {
 	spinlock_t lock;	/* see @lock above */
 	unsigned long *pfns;
 	unsigned long npresent;
+	struct sodp_peer_importer importer;
+	void **peer;
 	void (*emptied)(void *data);
 	void *emptied_data;
 	struct sodp_counters cnt;
@@ -80,6 +94,11 @@ static inline bool sodp_in_range(const struct sodp_range *range,
 }
 
 void sodp_mm_hold(struct sodp_mm *smm);
+void sodp_peer_release(struct sodp_range *range, unsigned long idx);
+bool sodp_peer_seen(const struct hmm_range *hr);
+int sodp_peer_prepare(struct sodp_range *range);
+bool sodp_peer_commit(struct sodp_range *range, unsigned long va,
+		      unsigned long entry, unsigned int fflags);
 
 /* Live objects, for leak checks (debugfs softodp_mirror/live). */
 extern atomic_t sodp_live_contexts;

@@ -33,6 +33,8 @@ static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 	mmu_interval_set_seq(mni, cur_seq);
 	for (i = sodp_index(range, start); i < sodp_index(range, end); i++) {
 		if (range->pfns[i]) {
+			if (range->pfns[i] & SODP_PFN_PEER)
+				sodp_peer_release(range, i);
 			range->pfns[i] = 0;
 			cleared++;
 		}
@@ -64,6 +66,9 @@ static const struct mmu_interval_notifier_ops sodp_range_ops = {
  *	of the user address space
  * @parent: a counter block the range also counts into (or NULL); it must
  *	outlive the range
+ * @importer: the device the range is accessed for, so device-private pages
+ *	of peer providers can be mapped in place (see softodp/peer.h); NULL:
+ *	such pages are always migrated back to system memory on access
  *
  * Nothing is faulted in: pages come in on access or by sodp_range_fault().
  * Must be called from process context while the address space is live.
@@ -72,7 +77,8 @@ static const struct mmu_interval_notifier_ops sodp_range_ops = {
  */
 struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 				     unsigned long length,
-				     struct sodp_counters *parent)
+				     struct sodp_counters *parent,
+				     const struct sodp_peer_importer *importer)
 {
 	unsigned long end = start + length;
 	struct sodp_range *range;
@@ -99,6 +105,8 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	range->end = end;
 	range->smm = smm;
 	range->cnt.parent = parent;
+	if (importer)
+		range->importer = *importer;
 
 	if (!mmget_not_zero(smm->mm)) {
 		ret = -EFAULT;
@@ -134,6 +142,17 @@ void sodp_range_destroy(struct sodp_range *range)
 
 	might_sleep();
 	mmu_interval_notifier_remove(&range->notifier);
+	if (range->peer) {
+		unsigned long i;
+
+		/* no notifier left: give back what invalidation did not */
+		spin_lock(&range->lock);
+		for (i = 0; i < sodp_index(range, range->end); i++)
+			if (range->pfns[i] & SODP_PFN_PEER)
+				sodp_peer_release(range, i);
+		spin_unlock(&range->lock);
+		kvfree(range->peer);
+	}
 	kvfree(range->pfns);
 	kfree(range);
 	sodp_mm_put(smm);
@@ -246,5 +265,8 @@ void sodp_counters_read(const struct sodp_counters *c, struct sodp_stats *out)
 	out->invalidations_handled = atomic64_read(&c->invalidations_handled);
 	out->pages_invalidated = atomic64_read(&c->pages_invalidated);
 	out->pages_prefetched = atomic64_read(&c->pages_prefetched);
+	out->peer_maps = atomic64_read(&c->peer_maps);
+	out->peer_refusals = atomic64_read(&c->peer_refusals);
+	out->peer_fallbacks = atomic64_read(&c->peer_fallbacks);
 }
 EXPORT_SYMBOL_GPL(sodp_counters_read);

@@ -23,6 +23,7 @@
 #include <linux/xarray.h>
 #include <rdma/rdma_netlink.h>
 #include <softodp/mirror.h>
+#include <softodp/peer.h>
 #include "rxe.h"
 
 /*
@@ -73,6 +74,8 @@ struct rxe_odp_chunk {
  *	own lock serializes insertion and removal, lookups run under RCU
  * @reclaim: implicit MR: reclaims empty and idle chunks
  * @dying: set when the MR is torn down; no reclaim is queued after it
+ * @importer: this device, as the peer hook sees it (device-private pages of
+ *	participating providers are mapped in place for it)
  */
 struct rxe_odp {
 	struct rxe_mr *mr;
@@ -85,6 +88,7 @@ struct rxe_odp {
 	struct xarray chunks;
 	struct delayed_work reclaim;
 	bool dying;
+	struct sodp_peer_importer importer;
 };
 
 static const char *rxe_odp_cause(int err)
@@ -151,7 +155,8 @@ static struct rxe_odp_chunk *rxe_odp_chunk_get(struct rxe_odp *odp, u64 va)
 		}
 
 		range = sodp_range_create(odp->smm, idx << RXE_ODP_CHUNK_SHIFT,
-					  RXE_ODP_CHUNK_SIZE, &odp->cnt);
+					  RXE_ODP_CHUNK_SIZE, &odp->cnt,
+					  &odp->importer);
 		if (IS_ERR(range))
 			return ERR_CAST(range);
 		chunk = kzalloc(sizeof(*chunk), GFP_KERNEL);
@@ -313,6 +318,9 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, u64 iova,
 		return -ENOMEM;
 	odp->mr = mr;
 	odp->cnt.parent = &rxe->odp_counters;
+	/* rxe "DMA" is the CPU's memcpy: any kernel address will do */
+	odp->importer.dev = &rxe->ib_dev.dev;
+	odp->importer.virt_dma = true;
 
 	smm = sodp_mm_get(current->mm);
 	if (IS_ERR(smm)) {
@@ -336,7 +344,8 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, u64 iova,
 			err = -EINVAL;
 			goto err_put;
 		}
-		odp->range = sodp_range_create(smm, start, length, &odp->cnt);
+		odp->range = sodp_range_create(smm, start, length, &odp->cnt,
+					       &odp->importer);
 		sodp_mm_put(smm);	/* the range holds its own */
 		if (IS_ERR(odp->range)) {
 			err = PTR_ERR(odp->range);
@@ -697,6 +706,9 @@ static int rxe_odp_put_stats(struct sk_buff *msg, const struct sodp_stats *s)
 		{ "page_invalidations_handled", s->invalidations_handled },
 		{ "pages_invalidated", s->pages_invalidated },
 		{ "page_prefetch", s->pages_prefetched },
+		{ "peer_maps", s->peer_maps },
+		{ "peer_refusals", s->peer_refusals },
+		{ "peer_fallbacks", s->peer_fallbacks },
 	};
 
 	for (e = entries; e < entries + ARRAY_SIZE(entries); e++)

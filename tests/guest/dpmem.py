@@ -45,7 +45,8 @@ class Stats(ctypes.Structure):
     _fields_ = [("pages_resident", u64), ("capacity_pages", u64), ("bytes_in", u64),
                 ("bytes_out", u64), ("cpu_faults", u64), ("evictions", u64),
                 ("alloc_failures", u64), ("pages_from_peer", u64),
-                ("pages_to_peer", u64), ("reserved", u64 * 7)]
+                ("pages_to_peer", u64), ("importer_maps", u64),
+                ("importer_refusals", u64), ("reserved", u64 * 5)]
 
 
 class Evict(ctypes.Structure):

@@ -265,7 +265,7 @@ static int step_stats(unsigned int n)
 		fprintf(stderr, "dpmemctl: stats dpmem%u: %s\n", n, strerror(-ret));
 		return -1;
 	}
-	printf("stats dpmem%u: pages_resident=%llu capacity_pages=%llu bytes_in=%llu bytes_out=%llu cpu_faults=%llu evictions=%llu alloc_failures=%llu pages_from_peer=%llu pages_to_peer=%llu\n",
+	printf("stats dpmem%u: pages_resident=%llu capacity_pages=%llu bytes_in=%llu bytes_out=%llu cpu_faults=%llu evictions=%llu alloc_failures=%llu pages_from_peer=%llu pages_to_peer=%llu importer_maps=%llu importer_refusals=%llu\n",
 	       n, (unsigned long long)st.pages_resident,
 	       (unsigned long long)st.capacity_pages,
 	       (unsigned long long)st.bytes_in,
@@ -274,7 +274,9 @@ static int step_stats(unsigned int n)
 	       (unsigned long long)st.evictions,
 	       (unsigned long long)st.alloc_failures,
 	       (unsigned long long)st.pages_from_peer,
-	       (unsigned long long)st.pages_to_peer);
+	       (unsigned long long)st.pages_to_peer,
+	       (unsigned long long)st.importer_maps,
+	       (unsigned long long)st.importer_refusals);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 struct mm_struct;
 struct sodp_mm;
 struct sodp_range;
+struct sodp_peer_importer;
 
 /* sodp_range_access() / sodp_range_fault() flags */
 #define SODP_WRITE	BIT(0)	/* the access writes: needs a writable mapping */
@@ -39,6 +40,10 @@ struct sodp_range;
  * @invalidations_handled: notifier calls that cleared at least one entry
  * @pages_invalidated: entries cleared by invalidation
  * @pages_prefetched: pages committed by faults flagged SODP_PREFETCH
+ * @peer_maps: device-private pages mapped in place through the peer hook
+ * @peer_refusals: device-private pages the provider would not map
+ * @peer_fallbacks: device-private pages faulted back to system memory
+ *	(refused, or a write to an entry that is not writable)
  */
 struct sodp_stats {
 	u64 faults;
@@ -52,6 +57,9 @@ struct sodp_stats {
 	u64 invalidations_handled;
 	u64 pages_invalidated;
 	u64 pages_prefetched;
+	u64 peer_maps;
+	u64 peer_refusals;
+	u64 peer_fallbacks;
 };
 
 /**
@@ -73,6 +81,9 @@ struct sodp_counters {
 	atomic64_t invalidations_handled;
 	atomic64_t pages_invalidated;
 	atomic64_t pages_prefetched;
+	atomic64_t peer_maps;
+	atomic64_t peer_refusals;
+	atomic64_t peer_fallbacks;
 	struct sodp_counters *parent;
 };
 
@@ -92,7 +103,8 @@ void sodp_mm_put(struct sodp_mm *smm);
 
 struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 				     unsigned long length,
-				     struct sodp_counters *parent);
+				     struct sodp_counters *parent,
+				     const struct sodp_peer_importer *importer);
 void sodp_range_destroy(struct sodp_range *range);
 unsigned long sodp_range_start(const struct sodp_range *range);
 unsigned long sodp_range_length(const struct sodp_range *range);

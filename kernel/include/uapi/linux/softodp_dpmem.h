@@ -146,6 +146,10 @@ struct dpmem_residency {
  *	or no system memory to back the device page)
  * @pages_from_peer: out: pages moved here from another dpmem device
  * @pages_to_peer: out: pages moved from here to another dpmem device
+ * @importer_maps: out: pages another device (an ODP mirror) was allowed to
+ *	reach in place through the peer-mapping hook
+ * @importer_refusals: out: such requests refused by the peer_importers
+ *	policy (the importer then migrated the page back)
  * @reserved: out: zero
  *
  * Pages freed in place (munmap, process exit) are not "migrated out": they
@@ -161,7 +165,9 @@ struct dpmem_stats {
 	__u64 alloc_failures;
 	__u64 pages_from_peer;
 	__u64 pages_to_peer;
-	__u64 reserved[7];
+	__u64 importer_maps;
+	__u64 importer_refusals;
+	__u64 reserved[5];
 };
 
 /**
