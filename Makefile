@@ -25,6 +25,7 @@ modules: kernel
 
 userspace:
 	@$(MAKE) -s -C tests/progs
+	@$(MAKE) -s -C rdma-core-provider
 	@$(MAKE) -s -C userspace/dpmem
 
 vm-run: all
@@ -45,4 +46,5 @@ checkpatch: kernel
 
 clean:
 	rm -rf build
-	@$(MAKE) -s -C tests/progs clean
+	@$(MAKE) -s -C tests/progs
+	@$(MAKE) -s -C rdma-core-provider clean

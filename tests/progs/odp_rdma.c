@@ -42,6 +42,13 @@
  *   advise-errors   ibv_advise_mr refusals: unknown lkey (ENOENT), range
  *              outside the MR and pinned MR (EINVAL), PREFETCH_WRITE on a
  *              read-only MR (EPERM), unmapped memory with FLUSH (EFAULT)
+ *   bw         (a benchmark) -r RDMA WRITEs of -s bytes into an ODP MR (-i:
+ *              implicit) after one warm-up pass; prints "mbps=..."
+ *   touch      (a benchmark) first RDMA WRITE pass over an -s ODP MR, after
+ *              a synchronous PREFETCH_WRITE with -a write; prints
+ *              "prefetch_s=... first_s=..."
+ *   regcost    (a benchmark) time to register an implicit MR and an -s
+ *              explicit ODP MR; prints "implicit_s=... explicit_s=..."
  *   regtime    (a benchmark) time to register an -s sized MR, then to
  *              RDMA WRITE all of it once (first touch) and once more;
  *              prints "reg_s=... first_s=... second_s=..."
@@ -804,6 +811,83 @@ static void write_all(struct vctx *v, struct ibv_mr *smr, char *src,
 				    va(dst + off), dmr->rkey), "WRITE");
 }
 
+static int test_bw(void)
+{
+	const size_t chunk = size;
+	char *src = map_anon(chunk), *dst = map_anon(chunk);
+	struct ibv_mr *smr, *dmr;
+	struct vctx v;
+	double t0;
+	int r;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	fill(src, chunk, 10);
+	smr = vctx_reg(&v, src, chunk, 0);
+	dmr = implicit_mr ? vctx_reg_implicit(&v) : vctx_reg(&v, dst, chunk, 1);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, smr, src, chunk, va(dst),
+			    dmr->rkey), "warm-up WRITE");
+	t0 = now();
+	for (r = 0; r < rounds; r++)
+		expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, smr, src, chunk,
+				    va(dst), dmr->rkey), "WRITE");
+	printf("mbps=%.2f\n", rounds * (double)chunk / (now() - t0) / 1e6);
+	expect_same(dst, src, chunk, "bw target");
+	ibv_dereg_mr(dmr);
+	ibv_dereg_mr(smr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_touch(void)
+{
+	const size_t chunk = 1 << 20;
+	char *src = map_anon(chunk), *dst = map_anon(size);
+	struct ibv_mr *smr, *dmr;
+	double t0, t1, t2;
+	struct vctx v;
+	int err;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	fill(src, chunk, 11);
+	smr = vctx_reg(&v, src, chunk, 0);
+	dmr = vctx_reg(&v, dst, size, 1);
+	t0 = now();
+	if (strcmp(advice, "none")) {
+		err = advise(v.pd, dmr, dst, size, advice, 0);
+		if (err)
+			die("ibv_advise_mr: %s", strerror(err));
+	}
+	t1 = now();
+	write_all(&v, smr, src, chunk, dst, dmr);
+	t2 = now();
+	expect_same(dst + size - chunk, src, chunk, "last chunk");
+	printf("prefetch_s=%.6f first_s=%.6f\n", t1 - t0, t2 - t1);
+	ibv_dereg_mr(dmr);
+	ibv_dereg_mr(smr);
+	vctx_close(&v);
+	return 0;
+}
+
+static int test_regcost(void)
+{
+	char *big = map_anon(size);
+	struct ibv_mr *imr, *emr;
+	double t0, t1, t2;
+	struct vctx v;
+
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	t0 = now();
+	imr = vctx_reg_implicit(&v);
+	t1 = now();
+	emr = vctx_reg(&v, big, size, 1);
+	t2 = now();
+	printf("implicit_s=%.6f explicit_s=%.6f\n", t1 - t0, t2 - t1);
+	ibv_dereg_mr(imr);
+	ibv_dereg_mr(emr);
+	vctx_close(&v);
+	return 0;
+}
+
 static int test_regtime(void)
 {
 	const size_t chunk = 1 << 20;
@@ -883,6 +967,12 @@ int main(int argc, char **argv)
 		return test_regloop();
 	if (!strcmp(t, "regtime"))
 		return test_regtime();
+	if (!strcmp(t, "bw"))
+		return test_bw();
+	if (!strcmp(t, "touch"))
+		return test_touch();
+	if (!strcmp(t, "regcost"))
+		return test_regcost();
 	if (!strcmp(t, "implicit"))
 		return test_implicit();
 	if (!strcmp(t, "implicit-unmap"))
