@@ -46,5 +46,4 @@ checkpatch: kernel
 
 clean:
 	rm -rf build
-	@$(MAKE) -s -C tests/progs
-	@$(MAKE) -s -C rdma-core-provider clean
+	@$(MAKE) -s -C tests/progs clean
