@@ -10,7 +10,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 TOP := $(CURDIR)
 
-.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean bench-odp
+.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean bench-odp bench-peer
 
 all: modules userspace
 
@@ -40,6 +40,9 @@ demo: all
 
 bench-odp: all
 	@SOFTODP_VM_MEM=3072M scripts/vm-run /usr/bin/python3 bench/odp.py
+
+bench-peer: all
+	@SOFTODP_VM_MEM=3072M scripts/vm-run /usr/bin/python3 bench/peer.py
 
 checkpatch: kernel
 	@scripts/checkpatch

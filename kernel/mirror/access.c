@@ -74,8 +74,12 @@ int sodp_range_access(struct sodp_range *range, unsigned long va, size_t len,
 		}
 		spin_unlock(&range->lock);
 
-		if ((flags & SODP_NO_FAULT) || ++faults > SODP_ACCESS_MAX_FAULTS)
+		if (flags & SODP_NO_FAULT)
 			return -EAGAIN;
+		if (++faults > SODP_ACCESS_MAX_FAULTS) {
+			sodp_count(range, fault_errors, 1);
+			return -EAGAIN;
+		}
 		ret = sodp_range_fault(range, va, len, flags);
 		if (ret)
 			return ret;
