@@ -60,6 +60,13 @@ def hugepages():
         f.write(old)
 
 
+@pytest.fixture(scope="module")
+def gid():
+    """rxe0's RoCE v2 IPv4 GID index."""
+    from rdma import RxeDevice
+    return str(RxeDevice("rxe0").gid_index())
+
+
 @pytest.fixture
 def rxe():
     from rdma import RxeDevice

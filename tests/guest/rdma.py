@@ -53,6 +53,24 @@ class RxeDevice:
         raise LookupError(f"{self.name}: no RoCE v2 IPv4 GID")
 
 
+ODP_RDMA = os.path.join(BIN, "odp_rdma")
+LIVE = "/sys/kernel/debug/softodp_mirror/live"
+
+
+def odp_rdma(gid, test, *args, timeout=600, env=None):
+    """Run one build/bin/odp_rdma scenario on rxe0; it checks its bytes."""
+    r = subprocess.run([ODP_RDMA, "-d", "rxe0", "-g", gid, *args, test], capture_output=True,
+                       text=True, timeout=timeout, env=env)
+    assert r.returncode == 0, f"odp_rdma {test} {args}:\n{r.stdout}{r.stderr}"
+    return r
+
+
+def live_objects():
+    """The mirror core's live contexts and ranges (debugfs), for leak checks."""
+    with open(LIVE) as f:
+        return dict((k, int(v)) for k, v in (line.split() for line in f))
+
+
 def hw_counters(dev="rxe0"):
     """The port's hw counters (rdma statistic / sysfs) as a dict of ints.
 

@@ -1,39 +1,20 @@
 """Implicit ODP MRs and per-MR ODP counters (prefetch: test_prefetch.py)."""
-import os
 import subprocess
 
-import pytest
-
-from rdma import BIN, RxeDevice, counter_delta, hw_counters, mr_stats
-
-ODP_RDMA = os.path.join(BIN, "odp_rdma")
-LIVE = "/sys/kernel/debug/softodp_mirror/live"
+from rdma import ODP_RDMA, counter_delta, hw_counters, live_objects, mr_stats, odp_rdma
 
 
-@pytest.fixture(scope="module")
-def gid():
-    return str(RxeDevice("rxe0").gid_index())
 
 
-def run(gid, test, *args, timeout=600, env=None):
-    r = subprocess.run([ODP_RDMA, "-d", "rxe0", "-g", gid, *args, test], capture_output=True,
-                       text=True, timeout=timeout, env=env)
-    assert r.returncode == 0, f"odp_rdma {test} {args}:\n{r.stdout}{r.stderr}"
-    return r
-
-
-def live_objects():
-    with open(LIVE) as f:
-        return dict((k, int(v)) for k, v in (line.split() for line in f))
 
 
 def test_implicit_mr_reaches_every_mapping(gid):
-    run(gid, "implicit")
+    odp_rdma(gid, "implicit")
 
 
 def test_implicit_mr_after_munmap_fails_cleanly_and_reclaims_chunks(gid):
     before = hw_counters()
-    run(gid, "implicit-unmap")
+    odp_rdma(gid, "implicit-unmap")
     d = counter_delta(before, hw_counters())
     assert d["odp_fault_errors"] >= 1, d
     log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
@@ -42,7 +23,7 @@ def test_implicit_mr_after_munmap_fails_cleanly_and_reclaims_chunks(gid):
 
 def test_implicit_register_deregister_cycles_leave_nothing_behind(gid):
     before = live_objects()
-    run(gid, "implicit-cycles", "-r", "1000")
+    odp_rdma(gid, "implicit-cycles", "-r", "1000")
     assert live_objects() == before
 
 

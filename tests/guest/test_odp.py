@@ -8,27 +8,12 @@ import subprocess
 
 import pytest
 
-from rdma import BIN, RxeDevice, counter_delta, hw_counters, perftest_bw, run_pair
-
-ODP_RDMA = os.path.join(BIN, "odp_rdma")
-LIVE = "/sys/kernel/debug/softodp_mirror/live"
+from rdma import (ODP_RDMA, counter_delta, hw_counters, live_objects, odp_rdma,
+                  perftest_bw, run_pair)
 
 
-@pytest.fixture(scope="module")
-def gid():
-    return str(RxeDevice("rxe0").gid_index())
 
 
-def odp_rdma(gid, test, *args, timeout=600):
-    r = subprocess.run([ODP_RDMA, "-d", "rxe0", "-g", gid, *args, test],
-                       capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, f"odp_rdma {test} {args}:\n{r.stdout}{r.stderr}"
-    return r
-
-
-def live_objects():
-    with open(LIVE) as f:
-        return dict((k, int(v)) for k, v in (line.split() for line in f))
 
 
 

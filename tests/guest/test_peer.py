@@ -18,17 +18,13 @@ import warnings
 import pytest
 
 import dpmem
-from rdma import BIN, RxeDevice, counter_delta, hw_counters, mr_stats
+from rdma import BIN, counter_delta, hw_counters, mr_stats
 
 PEER_RDMA = os.path.join(BIN, "peer_rdma")
 PARAMS = "/sys/module/dpmem/parameters"
 PAGE = 4096
 KIB = 1024
 
-
-@pytest.fixture(scope="module")
-def gid():
-    return str(RxeDevice("rxe0").gid_index())
 
 
 def read_param(name):

@@ -7,27 +7,11 @@ import time
 
 import pytest
 
-from rdma import BIN, RxeDevice, mr_stats
-
-ODP_RDMA = os.path.join(BIN, "odp_rdma")
-LIVE = "/sys/kernel/debug/softodp_mirror/live"
+from rdma import BIN, ODP_RDMA, live_objects, mr_stats, odp_rdma
 
 
-@pytest.fixture(scope="module")
-def gid():
-    return str(RxeDevice("rxe0").gid_index())
 
 
-def live_objects():
-    with open(LIVE) as f:
-        return dict((k, int(v)) for k, v in (line.split() for line in f))
-
-
-def run(gid, test, *args, timeout=600, env=None):
-    r = subprocess.run([ODP_RDMA, "-d", "rxe0", "-g", gid, *args, test], capture_output=True,
-                       text=True, timeout=timeout, env=env)
-    assert r.returncode == 0, f"odp_rdma {test} {args}:\n{r.stdout}{r.stderr}"
-    return r
 
 
 PROVIDER = {"RDMAV_DRIVERS": os.path.join(os.path.dirname(BIN), "provider", "libsoftrxe")}
@@ -101,13 +85,13 @@ def test_prefetch_no_fault_maps_only_resident_pages(gid):
 
 
 def test_advise_mr_refuses_bad_keys_and_ranges(gid):
-    run(gid, "advise-errors", env=provider_env())
+    odp_rdma(gid, "advise-errors", env=provider_env())
 
 
 @pytest.mark.parametrize("kind", ["explicit", "implicit"])
 def test_queued_prefetch_then_immediate_dereg_is_clean(gid, kind):
     before = live_objects()
-    run(gid, "prefetch-dereg", "-s", str(64 << 20), "-r", "20",
+    odp_rdma(gid, "prefetch-dereg", "-s", str(64 << 20), "-r", "20",
         *(["-i"] if kind == "implicit" else []), env=provider_env())
     assert live_objects() == before
 
