@@ -254,23 +254,17 @@ static unsigned long dpmem_batch_end(struct vm_area_struct *vma,
 	return min3(next, end, vma->vm_end);
 }
 
-/**
- * dpmem_migrate_to_device() - move the caller's pages in a range onto @dev
- * @dev: the instance
- * @start: page-aligned user address
- * @end: page-aligned end, > @start, within the user address space
- * @flags: DPMEM_MIGRATE_* flags, already validated
- * @out: results, zeroed by the caller
- *
- * When the device runs out, what fits has moved, the rest stays, and
- * DPMEM_MIGRATE_OUT_FULL is set in @out; that is not an error.
- *
- * Return: 0, -EFAULT / -EOPNOTSUPP for a bad range, -EINTR on a fatal
- * signal, -ENOMEM.
+static int dpmem_batch_out(struct dpmem_dev *dev, struct vm_area_struct *vma,
+			   unsigned long start, unsigned long end,
+			   struct dpmem_batch *b, struct dpmem_migrate *out);
+
+/*
+ * Walk [start, end) of the caller's address space batch by batch, moving
+ * pages in (@to_device, with @flags) or out; shared by both ioctls.
  */
-int dpmem_migrate_to_device(struct dpmem_dev *dev, unsigned long start,
-			    unsigned long end, u32 flags,
-			    struct dpmem_migrate *out)
+static int dpmem_walk(struct dpmem_dev *dev, unsigned long start,
+		      unsigned long end, bool to_device, u32 flags,
+		      struct dpmem_migrate *out)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
@@ -293,8 +287,11 @@ int dpmem_migrate_to_device(struct dpmem_dev *dev, unsigned long start,
 			break;
 		}
 		next = dpmem_batch_end(vma, addr, end);
-		ret = dpmem_batch_in(dev, vma, addr, next, flags, b, out);
-		if (ret == -ENOSPC) {
+		if (to_device)
+			ret = dpmem_batch_in(dev, vma, addr, next, flags, b, out);
+		else
+			ret = dpmem_batch_out(dev, vma, addr, next, b, out);
+		if (to_device && ret == -ENOSPC) {
 			out->out_flags |= DPMEM_MIGRATE_OUT_FULL;
 			ret = 0;
 			break;
@@ -305,6 +302,28 @@ int dpmem_migrate_to_device(struct dpmem_dev *dev, unsigned long start,
 	}
 	mmap_read_unlock(mm);
 	kfree(b);
+	return ret;
+}
+
+/**
+ * dpmem_migrate_to_device() - move the caller's pages in a range onto @dev
+ * @dev: the instance
+ * @start: page-aligned user address
+ * @end: page-aligned end, > @start, within the user address space
+ * @flags: DPMEM_MIGRATE_* flags, already validated
+ * @out: results, zeroed by the caller
+ *
+ * When the device runs out, what fits has moved, the rest stays, and
+ * DPMEM_MIGRATE_OUT_FULL is set in @out; that is not an error.
+ *
+ * Return: 0, -EFAULT / -EOPNOTSUPP for a bad range, -EINTR on a fatal
+ * signal, -ENOMEM.
+ */
+int dpmem_migrate_to_device(struct dpmem_dev *dev, unsigned long start,
+			    unsigned long end, u32 flags,
+			    struct dpmem_migrate *out)
+{
+	int ret = dpmem_walk(dev, start, end, true, flags, out);
 
 	if (out->out_flags & DPMEM_MIGRATE_OUT_FULL)
 		dev_info_ratelimited(dev->misc.this_device,
@@ -386,35 +405,7 @@ static int dpmem_batch_out(struct dpmem_dev *dev, struct vm_area_struct *vma,
 int dpmem_migrate_to_system(struct dpmem_dev *dev, unsigned long start,
 			    unsigned long end, struct dpmem_migrate *out)
 {
-	struct mm_struct *mm = current->mm;
-	struct vm_area_struct *vma;
-	unsigned long addr, next;
-	struct dpmem_batch *b;
-	int ret;
-
-	b = kmalloc(sizeof(*b), GFP_KERNEL);
-	if (!b)
-		return -ENOMEM;
-	if (mmap_read_lock_killable(mm)) {
-		kfree(b);
-		return -EINTR;
-	}
-	ret = dpmem_check_vmas(dev, mm, start, end, true);
-	for (addr = start; !ret && addr < end; addr = next) {
-		vma = vma_lookup(mm, addr);
-		if (WARN_ON_ONCE(!vma)) {
-			ret = -EFAULT;
-			break;
-		}
-		next = dpmem_batch_end(vma, addr, end);
-		ret = dpmem_batch_out(dev, vma, addr, next, b, out);
-		if (!ret && fatal_signal_pending(current))
-			ret = -EINTR;
-		cond_resched();
-	}
-	mmap_read_unlock(mm);
-	kfree(b);
-	return ret;
+	return dpmem_walk(dev, start, end, false, 0, out);
 }
 
 /**

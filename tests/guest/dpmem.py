@@ -10,6 +10,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB_PATH = os.path.join(TOP, "build", "lib", "libdpmem.so")
 DPMEMCTL = os.path.join(TOP, "build", "bin", "dpmemctl")
@@ -291,3 +293,13 @@ def unload_module():
 
 def module_loaded():
     return os.path.exists("/sys/module/dpmem")
+
+
+@pytest.fixture(autouse=True)
+def no_pages_left_behind():
+    """Whatever a test did, no dpmem instance holds a page afterwards.
+    Test modules that work with dpmem import it (autouse in that module)."""
+    yield
+    if module_loaded():
+        left = [s["pages_resident"] for s in all_stats()]
+        assert left == [0] * len(left), f"pages left on the devices: {left}"

@@ -21,6 +21,9 @@ MIB = 1 << 20
 SIZE = 16 * MIB
 NPAGES = SIZE // PAGE
 
+# the shared autouse check that no test leaves pages on a device
+no_pages_left_behind = dpmem.no_pages_left_behind
+
 
 @functools.lru_cache(maxsize=8)
 def pattern(size, seed):
@@ -34,15 +37,6 @@ def delta(after, before):
 
 def dmesg():
     return subprocess.run(["dmesg"], capture_output=True, text=True).stdout
-
-
-@pytest.fixture(autouse=True)
-def no_pages_left_behind():
-    """Whatever a test did, no device holds a page afterwards."""
-    yield
-    if dpmem.module_loaded():
-        left = [s["pages_resident"] for s in dpmem.all_stats()]
-        assert left == [0] * len(left), f"pages left on the devices: {left}"
 
 
 @pytest.fixture
