@@ -3,8 +3,13 @@
 #
 # SOFTODP_CACHE    where builds are cached (default ~/.cache/softodp); it lives
 #                  outside the repository so a fresh clone reuses it.
-# The kernel cache key is the linux-source package version plus a hash of the
-# config fragments and of the build script, so a change to either rebuilds.
+# SOFTODP_FLAVOUR  which guest kernel: debug (default: lockdep, DEBUG_VM) or
+#                  kasan (memory safety: KASAN, UBSAN, KFENCE, kmemleak, ...);
+#                  kernel/config/flavour/<name>.config is added to the common
+#                  fragments kernel/config/*.config.
+# The kernel cache key is the linux-source package version, the flavour and a
+# hash of its fragments and of the build script, so a change to either
+# rebuilds. Modules are built per flavour, in build/kmod-<flavour>.
 
 SOFTODP_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SOFTODP_CACHE=${SOFTODP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/softodp}
@@ -18,11 +23,25 @@ ksrc_version() {
 		die "linux-source-6.12 is not installed (run: make deps)"
 }
 
+SOFTODP_FLAVOUR=${SOFTODP_FLAVOUR:-debug}
+[[ -f $SOFTODP_TOP/kernel/config/flavour/$SOFTODP_FLAVOUR.config ]] || {
+	printf '[softodp] error: unknown SOFTODP_FLAVOUR=%s (have: %s)\n' "$SOFTODP_FLAVOUR" \
+		"$(cd "$SOFTODP_TOP/kernel/config/flavour" && ls | sed 's/\.config$//' | tr '\n' ' ')" >&2
+	exit 2
+}
+export SOFTODP_FLAVOUR
+
+# The config fragments of the selected flavour, in the order they apply.
+kernel_frags() {
+	printf '%s\n' "$SOFTODP_TOP"/kernel/config/*.config \
+		"$SOFTODP_TOP/kernel/config/flavour/$SOFTODP_FLAVOUR.config"
+}
+
 kernel_key() {
 	local h
-	h=$(cat "$SOFTODP_TOP"/kernel/config/*.config \
-		"$SOFTODP_TOP/scripts/build-kernel" | sha256sum | cut -c1-12)
-	printf '%s-%s' "$(ksrc_version)" "$h"
+	h=$(kernel_frags | xargs cat | cat - "$SOFTODP_TOP/scripts/build-kernel" |
+		sha256sum | cut -c1-12)
+	printf '%s-%s-%s' "$(ksrc_version)" "$SOFTODP_FLAVOUR" "$h"
 }
 
 # Paths derived from the key; callers use these names.
@@ -33,4 +52,5 @@ kernel_paths() {
 	KOBJ=$KDIR/obj
 	KIMAGE=$KDIR/bzImage
 	KMODS=$KDIR/modules
+	KMOD_BUILD=$SOFTODP_TOP/build/kmod-$SOFTODP_FLAVOUR
 }

@@ -272,7 +272,7 @@ static int dpmem_walk(struct dpmem_dev *dev, unsigned long start,
 	struct dpmem_batch *b;
 	int ret;
 
-	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	b = kmalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
 	if (!b)
 		return -ENOMEM;
 	if (mmap_read_lock_killable(mm)) {

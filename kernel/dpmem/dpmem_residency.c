@@ -145,7 +145,7 @@ int dpmem_residency(struct dpmem_dev *dev, unsigned long start,
 	unsigned long addr, next, i;
 	int ret;
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return -ENOMEM;
 

@@ -7,6 +7,9 @@
  * lock held (so an invalidation of that page waits until the actor is done),
  * then drop the lock. Otherwise drop the lock, fault the rest of the access
  * in, and look again. No sleeping lock is taken on the fast path.
+ *
+ * A write marks the entry SODP_PFN_DIRTY under the same lock, so the folio
+ * is dirtied before the entry can go (range.c, sodp_range_clear()).
  */
 #include <linux/highmem.h>
 #include <linux/hmm.h>
@@ -49,20 +52,23 @@ int sodp_range_access(struct sodp_range *range, unsigned long va, size_t len,
 	while (len) {
 		size_t off = offset_in_page(va);
 		size_t n = min_t(size_t, len, PAGE_SIZE - off);
-		unsigned long entry;
+		unsigned long entry, idx;
 		void *kaddr;
 
 		spin_lock(&range->lock);
-		entry = range->pfns[sodp_index(range, va)];
+		idx = sodp_index(range, va);
+		entry = range->pfns[idx];
 		if ((entry & need) == need) {
 			if (entry & SODP_PFN_PEER) {
 				/* device-private, mapped in place by its provider */
-				ret = actor(range->peer[sodp_index(range, va)] + off,
-					    n, priv);
+				ret = actor(range->peer[idx] + off, n, priv);
 			} else {
-				kaddr = kmap_local_page(hmm_pfn_to_page(entry));
+				kaddr = kmap_local_page(sodp_entry_page(entry));
 				ret = actor(kaddr + off, n, priv);
 				kunmap_local(kaddr);
+				/* even on error: the actor may have written */
+				if (flags & SODP_WRITE)
+					range->pfns[idx] = entry | SODP_PFN_DIRTY;
 			}
 			spin_unlock(&range->lock);
 			if (ret)

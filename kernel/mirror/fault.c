@@ -61,10 +61,19 @@ static unsigned long sodp_commit_one(struct sodp_range *range,
 	for (a = first; a < last; a += PAGE_SIZE) {
 		unsigned long *e = &range->pfns[sodp_index(range, a)];
 
+		unsigned long new = flags | (base + ((a - hstart) >> PAGE_SHIFT));
+
 		if (*e & SODP_PFN_PEER)
 			sodp_peer_release(range, sodp_index(range, a));
+		/*
+		 * A present entry is recommitted with the page it already had
+		 * (a change of page would have invalidated it first): keep its
+		 * record of device writes.
+		 */
+		else if ((*e & ~(HMM_PFN_FLAGS | SODP_PFN_DIRTY)) == (new & ~HMM_PFN_FLAGS))
+			new |= *e & SODP_PFN_DIRTY;
 		range->npresent += !*e;
-		*e = flags | (base + ((a - hstart) >> PAGE_SHIFT));
+		*e = new;
 	}
 	if (order >= SODP_HUGE_ORDER)
 		sodp_count(range, huge_mappings, 1);
@@ -225,7 +234,9 @@ static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
  * @flags: SODP_WRITE for writable mappings (breaks COW); SODP_NO_FAULT to
  *	mirror only what the CPU page table already has, faulting nothing
  *
- * Sleeps. Returns 0; -EFAULT for an address outside the range or not
+ * Sleeps. Kernel memory the fault needs (page tables, the peer table) is
+ * charged to the process's memory cgroup, also from a kernel worker.
+ * Returns 0; -EFAULT for an address outside the range or not
  * mapped by the process (or the process is gone); -EPERM when @flags asks
  * for more than the mapping allows (a write to PROT_READ memory);
  * -ETIMEDOUT when invalidations kept racing for HMM_RANGE_DEFAULT_TIMEOUT;
@@ -236,6 +247,7 @@ int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 {
 	unsigned long need = HMM_PFN_VALID;
 	unsigned long start, end, next;
+	struct mem_cgroup *old;
 	int ret = 0;
 
 	might_sleep();
@@ -248,6 +260,7 @@ int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 		need |= HMM_PFN_WRITE;
 
 	sodp_count(range, faults, 1);
+	old = sodp_mm_charge_begin(range->smm);
 	for (;;) {
 		start = sodp_first_missing(range, start, end, need);
 		if (start == end)
@@ -258,6 +271,7 @@ int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 			break;
 		start = next;
 	}
+	sodp_mm_charge_end(old);
 	if (ret)
 		sodp_count(range, fault_errors, 1);
 	else

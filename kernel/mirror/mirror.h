@@ -4,8 +4,10 @@
 #define _SOFTODP_MIRROR_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/debugfs.h>
 #include <linux/hmm.h>
 #include <linux/kref.h>
+#include <linux/memcontrol.h>
 #include <linux/mmu_notifier.h>
 #include <linux/spinlock.h>
 #include <softodp/mirror.h>
@@ -18,17 +20,35 @@
  */
 #define SODP_PFN_PEER	HMM_PFN_ERROR
 
+/*
+ * Our own flag in a committed entry: an access wrote the page through this
+ * entry. The page's folio is marked dirty when the entry goes (invalidation
+ * or range teardown), so the mm never discards or cleans data the device
+ * wrote (see docs/odp.md, "Dirty tracking"). The bit lies above any
+ * physical pfn and below hmm's flag byte: sodp_entry_page() masks it.
+ */
+#define SODP_PFN_DIRTY	BIT(HMM_PFN_ORDER_SHIFT - 1)
+
+static inline struct page *sodp_entry_page(unsigned long entry)
+{
+	return pfn_to_page(entry & ~(HMM_PFN_FLAGS | SODP_PFN_DIRTY));
+}
+
 /**
  * struct sodp_mm - the mirror context of one address space
  * @mm: the address space; mmgrab()ed, so the struct outlives us, but the
  *	address space itself may be torn down (use mmget_not_zero())
  * @ref: one reference per sodp_mm_get() and per live range
  * @node: entry in the context table, protected by sodp_mm_lock
+ * @memcg: the memory cgroup of the process that created the context
+ *	(referenced; NULL without memcg): kernel memory allocated for the
+ *	address space's mirror is charged to it, whichever task allocates
  */
 struct sodp_mm {
 	struct mm_struct *mm;
 	struct kref ref;
 	struct hlist_node node;
+	struct mem_cgroup *memcg;
 };
 
 /**
@@ -94,11 +114,15 @@ static inline bool sodp_in_range(const struct sodp_range *range,
 }
 
 void sodp_mm_hold(struct sodp_mm *smm);
+unsigned long sodp_range_clear(struct sodp_range *range, unsigned long start,
+			       unsigned long end, unsigned long *dirtied);
 void sodp_peer_release(struct sodp_range *range, unsigned long idx);
 bool sodp_peer_seen(const struct hmm_range *hr);
 int sodp_peer_prepare(struct sodp_range *range);
 bool sodp_peer_commit(struct sodp_range *range, unsigned long va,
 		      unsigned long entry, unsigned int fflags);
+
+void sodp_fail_init(struct dentry *parent);
 
 /* Live objects, for leak checks (debugfs softodp_mirror/live). */
 extern atomic_t sodp_live_contexts;

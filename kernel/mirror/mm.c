@@ -24,7 +24,9 @@ static struct dentry *sodp_debugfs;
  * @mm: the address space, normally current->mm
  *
  * Returns the context, creating it on first use, with a reference the caller
- * drops with sodp_mm_put(); or ERR_PTR(-ENOMEM).
+ * drops with sodp_mm_put(); or ERR_PTR(-ENOMEM). A new context records the
+ * memory cgroup of @mm's owner: everything the mirror allocates for the
+ * address space is charged to it.
  */
 struct sodp_mm *sodp_mm_get(struct mm_struct *mm)
 {
@@ -37,13 +39,14 @@ struct sodp_mm *sodp_mm_get(struct mm_struct *mm)
 			goto out;
 		}
 	}
-	smm = kzalloc(sizeof(*smm), GFP_KERNEL);
+	smm = sodp_fail_alloc() ? NULL : kzalloc(sizeof(*smm), GFP_KERNEL_ACCOUNT);
 	if (!smm) {
 		smm = ERR_PTR(-ENOMEM);
 		goto out;
 	}
 	mmgrab(mm);
 	smm->mm = mm;
+	smm->memcg = get_mem_cgroup_from_mm(mm);
 	kref_init(&smm->ref);
 	hash_add(sodp_mm_table, &smm->node, (unsigned long)mm);
 	atomic_inc(&sodp_live_contexts);
@@ -67,6 +70,7 @@ static void sodp_mm_release(struct kref *ref)
 	hash_del(&smm->node);
 	mutex_unlock(&sodp_mm_lock);
 	mmdrop(smm->mm);
+	mem_cgroup_put(smm->memcg);
 	kfree(smm);
 	atomic_dec(&sodp_live_contexts);
 }
@@ -81,6 +85,32 @@ void sodp_mm_put(struct sodp_mm *smm)
 }
 EXPORT_SYMBOL_GPL(sodp_mm_put);
 
+/**
+ * sodp_mm_charge_begin - charge kernel memory to an address space's owner
+ * @smm: the context
+ *
+ * Until sodp_mm_charge_end(), __GFP_ACCOUNT allocations of the calling task
+ * (the mirror's tables, page tables hmm_range_fault() allocates, a driver's
+ * per-range objects) are charged to the memory cgroup @smm was created in,
+ * also when the caller is a kernel worker acting for the process. Nests.
+ * Returns the previous charge target, for sodp_mm_charge_end().
+ */
+struct mem_cgroup *sodp_mm_charge_begin(struct sodp_mm *smm)
+{
+	return set_active_memcg(smm->memcg);
+}
+EXPORT_SYMBOL_GPL(sodp_mm_charge_begin);
+
+/**
+ * sodp_mm_charge_end - end a sodp_mm_charge_begin() section
+ * @old: what sodp_mm_charge_begin() returned
+ */
+void sodp_mm_charge_end(struct mem_cgroup *old)
+{
+	set_active_memcg(old);
+}
+EXPORT_SYMBOL_GPL(sodp_mm_charge_end);
+
 static int sodp_live_show(struct seq_file *m, void *unused)
 {
 	seq_printf(m, "contexts %d\nranges %d\n",
@@ -94,6 +124,7 @@ static int __init sodp_mirror_init(void)
 {
 	sodp_debugfs = debugfs_create_dir("softodp_mirror", NULL);
 	debugfs_create_file("live", 0444, sodp_debugfs, NULL, &sodp_live_fops);
+	sodp_fail_init(sodp_debugfs);
 	return 0;
 }
 

@@ -36,7 +36,7 @@ void sodp_peer_release(struct sodp_range *range, unsigned long idx)
 	unsigned long entry = range->pfns[idx];
 
 	lockdep_assert_held(&range->lock);
-	sodp_peer_unmap_page(&range->importer, hmm_pfn_to_page(entry),
+	sodp_peer_unmap_page(&range->importer, sodp_entry_page(entry),
 			     sodp_peer_dir(entry));
 	range->peer[idx] = NULL;
 }
@@ -63,8 +63,9 @@ int sodp_peer_prepare(struct sodp_range *range)
 
 	if (READ_ONCE(range->peer))
 		return 0;
-	peer = kvcalloc((range->end - range->start) >> PAGE_SHIFT,
-			sizeof(*peer), GFP_KERNEL_ACCOUNT);
+	peer = sodp_fail_alloc() ? NULL :
+		kvcalloc((range->end - range->start) >> PAGE_SHIFT,
+			 sizeof(*peer), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!peer)
 		return -ENOMEM;
 	spin_lock(&range->lock);

@@ -13,6 +13,46 @@
 #include <linux/slab.h>
 #include "mirror.h"
 
+/**
+ * sodp_range_clear - drop the entries of [start, end) of a range
+ * @range: the range, locked
+ * @start: first byte, page aligned, inside the range
+ * @end: one past the last byte, page aligned, inside the range
+ * @dirtied: set to the number of entries whose page was marked dirty
+ *
+ * An entry an access wrote through (SODP_PFN_DIRTY) has its folio marked
+ * dirty before it goes. The page is still mapped by the process while we
+ * run: an invalidation calls us before the mm changes the page table, and
+ * teardown calls us with the notifier still registered, so an unmap of the
+ * page would wait for range->lock. folio_mark_dirty() needs no folio lock
+ * then (the mapping cannot be truncated away under a mapped page) and does
+ * not sleep. Returns the number of entries cleared.
+ */
+unsigned long sodp_range_clear(struct sodp_range *range, unsigned long start,
+			       unsigned long end, unsigned long *dirtied)
+{
+	unsigned long i, cleared = 0;
+
+	lockdep_assert_held(&range->lock);
+	*dirtied = 0;
+	for (i = sodp_index(range, start); i < sodp_index(range, end); i++) {
+		unsigned long e = range->pfns[i];
+
+		if (!e)
+			continue;
+		if (e & SODP_PFN_PEER) {
+			sodp_peer_release(range, i);
+		} else if (e & SODP_PFN_DIRTY) {
+			folio_mark_dirty(page_folio(sodp_entry_page(e)));
+			(*dirtied)++;
+		}
+		range->pfns[i] = 0;
+		cleared++;
+	}
+	range->npresent -= cleared;
+	return cleared;
+}
+
 static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 			    const struct mmu_notifier_range *nr,
 			    unsigned long cur_seq)
@@ -20,26 +60,17 @@ static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 	struct sodp_range *range = container_of(mni, struct sodp_range, notifier);
 	unsigned long start = max(nr->start, range->start);
 	unsigned long end = min(nr->end, range->end);
-	unsigned long i, cleared = 0;
+	unsigned long cleared, dirtied;
+	bool empty;
 
 	/*
 	 * A spinlock, so this is the same whether or not the range is
 	 * blockable: we never sleep here, we only wait for actors, which
 	 * never sleep either.
 	 */
-	bool empty;
-
 	spin_lock(&range->lock);
 	mmu_interval_set_seq(mni, cur_seq);
-	for (i = sodp_index(range, start); i < sodp_index(range, end); i++) {
-		if (range->pfns[i]) {
-			if (range->pfns[i] & SODP_PFN_PEER)
-				sodp_peer_release(range, i);
-			range->pfns[i] = 0;
-			cleared++;
-		}
-	}
-	range->npresent -= cleared;
+	cleared = sodp_range_clear(range, start, end, &dirtied);
 	empty = cleared && !range->npresent;
 	spin_unlock(&range->lock);
 
@@ -51,6 +82,8 @@ static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 		sodp_count(range, invalidations_handled, 1);
 		sodp_count(range, pages_invalidated, cleared);
 	}
+	if (dirtied)
+		sodp_count(range, pages_dirtied, dirtied);
 	return true;
 }
 
@@ -71,9 +104,11 @@ static const struct mmu_interval_notifier_ops sodp_range_ops = {
  *	such pages are always migrated back to system memory on access
  *
  * Nothing is faulted in: pages come in on access or by sodp_range_fault().
- * Must be called from process context while the address space is live.
+ * Must be called while the address space is live; may sleep. Memory is
+ * charged to the address space's memory cgroup (see sodp_mm_charge_begin()).
  * Returns the range, or ERR_PTR(-EINVAL) for an empty or wrapping span,
- * -EFAULT if the address space is gone, -ENOMEM.
+ * -EFAULT if the address space is gone, -ENOMEM (the page table would not
+ * fit in memory or in the cgroup's limit; logged, rate-limited).
  */
 struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 				     unsigned long length,
@@ -82,6 +117,8 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 {
 	unsigned long end = start + length;
 	struct sodp_range *range;
+	struct mem_cgroup *old;
+	unsigned long npages;
 	int ret;
 
 	if (!length || end < start)
@@ -91,12 +128,25 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	if (start >= end)
 		return ERR_PTR(-EINVAL);
 
-	range = kzalloc(sizeof(*range), GFP_KERNEL);
-	if (!range)
-		return ERR_PTR(-ENOMEM);
-	range->pfns = kvcalloc((end - start) >> PAGE_SHIFT,
-			       sizeof(*range->pfns), GFP_KERNEL_ACCOUNT);
-	if (!range->pfns) {
+	npages = (end - start) >> PAGE_SHIFT;
+
+	old = sodp_mm_charge_begin(smm);
+	range = sodp_fail_alloc() ? NULL :
+		kzalloc(sizeof(*range), GFP_KERNEL_ACCOUNT);
+	/*
+	 * One entry per page of the span, whatever its size: a user may ask
+	 * for more than fits, so fail quietly (no allocation warning) and
+	 * without invoking the OOM killer.
+	 */
+	if (range && !sodp_fail_alloc())
+		range->pfns = kvcalloc(npages, sizeof(*range->pfns),
+				       GFP_KERNEL_ACCOUNT | __GFP_NOWARN |
+				       __GFP_RETRY_MAYFAIL);
+	sodp_mm_charge_end(old);
+	if (!range || !range->pfns) {
+		pr_info_ratelimited("softodp_mirror: no memory for the page table of %lu pages at %#lx (%s[%d])\n",
+				    npages, start, current->comm,
+				    task_pid_nr(current));
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -122,7 +172,8 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	return range;
 
 err_free:
-	kvfree(range->pfns);
+	if (range)
+		kvfree(range->pfns);
 	kfree(range);
 	return ERR_PTR(ret);
 }
@@ -133,26 +184,24 @@ EXPORT_SYMBOL_GPL(sodp_range_create);
  * @range: the range
  *
  * The caller guarantees no sodp_range_access() or sodp_range_fault() on
- * @range is running or will run. Waits for a notifier call in progress.
- * May sleep.
+ * @range is running or will run. Pages written through the range are
+ * marked dirty and peer mappings given back first, while the notifier
+ * still keeps the pages mapped (see sodp_range_clear()). Waits for a
+ * notifier call in progress. May sleep.
  */
 void sodp_range_destroy(struct sodp_range *range)
 {
 	struct sodp_mm *smm = range->smm;
+	unsigned long dirtied;
 
 	might_sleep();
+	spin_lock(&range->lock);
+	sodp_range_clear(range, range->start, range->end, &dirtied);
+	spin_unlock(&range->lock);
+	if (dirtied)
+		sodp_count(range, pages_dirtied, dirtied);
 	mmu_interval_notifier_remove(&range->notifier);
-	if (range->peer) {
-		unsigned long i;
-
-		/* no notifier left: give back what invalidation did not */
-		spin_lock(&range->lock);
-		for (i = 0; i < sodp_index(range, range->end); i++)
-			if (range->pfns[i] & SODP_PFN_PEER)
-				sodp_peer_release(range, i);
-		spin_unlock(&range->lock);
-		kvfree(range->peer);
-	}
+	kvfree(range->peer);
 	kvfree(range->pfns);
 	kfree(range);
 	sodp_mm_put(smm);
@@ -265,6 +314,7 @@ void sodp_counters_read(const struct sodp_counters *c, struct sodp_stats *out)
 	out->invalidations_handled = atomic64_read(&c->invalidations_handled);
 	out->pages_invalidated = atomic64_read(&c->pages_invalidated);
 	out->pages_prefetched = atomic64_read(&c->pages_prefetched);
+	out->pages_dirtied = atomic64_read(&c->pages_dirtied);
 	out->peer_maps = atomic64_read(&c->peer_maps);
 	out->peer_refusals = atomic64_read(&c->peer_refusals);
 	out->peer_fallbacks = atomic64_read(&c->peer_fallbacks);

@@ -142,6 +142,7 @@ static struct rxe_odp_chunk *rxe_odp_chunk_get(struct rxe_odp *odp, u64 va)
 	unsigned long idx = va >> RXE_ODP_CHUNK_SHIFT;
 	struct rxe_odp_chunk *chunk, *old;
 	struct sodp_range *range;
+	struct mem_cgroup *memcg;
 
 	for (;;) {
 		rcu_read_lock();
@@ -154,13 +155,19 @@ static struct rxe_odp_chunk *rxe_odp_chunk_get(struct rxe_odp *odp, u64 va)
 			return chunk;
 		}
 
+		/* charged to the MR owner, also from the rxe task */
+		memcg = sodp_mm_charge_begin(odp->smm);
 		range = sodp_range_create(odp->smm, idx << RXE_ODP_CHUNK_SHIFT,
 					  RXE_ODP_CHUNK_SIZE, &odp->cnt,
 					  &odp->importer);
-		if (IS_ERR(range))
+		if (IS_ERR(range)) {
+			sodp_mm_charge_end(memcg);
 			return ERR_CAST(range);
-		chunk = kzalloc(sizeof(*chunk), GFP_KERNEL);
+		}
+		chunk = sodp_fail_alloc() ? NULL :
+			kzalloc(sizeof(*chunk), GFP_KERNEL_ACCOUNT);
 		if (!chunk) {
+			sodp_mm_charge_end(memcg);
 			sodp_range_destroy(range);
 			return ERR_PTR(-ENOMEM);
 		}
@@ -170,11 +177,18 @@ static struct rxe_odp_chunk *rxe_odp_chunk_get(struct rxe_odp *odp, u64 va)
 		kref_get(&chunk->ref);		/* ours */
 		sodp_range_on_empty(range, rxe_odp_chunk_emptied, odp);
 
-		old = xa_cmpxchg(&odp->chunks, idx, NULL, chunk, GFP_KERNEL);
+		old = xa_cmpxchg(&odp->chunks, idx, NULL, chunk,
+				 GFP_KERNEL_ACCOUNT);
+		sodp_mm_charge_end(memcg);
 		if (!old) {
+			/*
+			 * Start the idle scan if it is not pending; never
+			 * push back one that is (an emptied chunk's reclaim
+			 * is queued at once and must stay so).
+			 */
 			if (odp_chunk_idle_ms && !READ_ONCE(odp->dying))
-				mod_delayed_work(rxe_odp_wq, &odp->reclaim,
-						 msecs_to_jiffies(odp_chunk_idle_ms));
+				queue_delayed_work(rxe_odp_wq, &odp->reclaim,
+						   msecs_to_jiffies(odp_chunk_idle_ms));
 			return chunk;
 		}
 		/* lost a race (or the xarray failed): drop ours, look again */
@@ -313,7 +327,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, u64 iova,
 
 	if (!current->mm)
 		return -EINVAL;
-	odp = kzalloc(sizeof(*odp), GFP_KERNEL);
+	odp = sodp_fail_alloc() ? NULL : kzalloc(sizeof(*odp), GFP_KERNEL_ACCOUNT);
 	if (!odp)
 		return -ENOMEM;
 	odp->mr = mr;
@@ -620,7 +634,9 @@ int rxe_odp_advise_mr(struct ib_pd *ibpd,
 	if (flags & ~IB_UVERBS_ADVISE_MR_FLAG_FLUSH)
 		return -EOPNOTSUPP;
 
-	pf = kzalloc(struct_size(pf, sge, num_sge), GFP_KERNEL);
+	pf = sodp_fail_alloc() ? NULL :
+		kzalloc(struct_size(pf, sge, num_sge),
+			GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!pf)
 		return -ENOMEM;
 	pf->num_sge = num_sge;
@@ -706,6 +722,7 @@ static int rxe_odp_put_stats(struct sk_buff *msg, const struct sodp_stats *s)
 		{ "page_invalidations_handled", s->invalidations_handled },
 		{ "pages_invalidated", s->pages_invalidated },
 		{ "page_prefetch", s->pages_prefetched },
+		{ "pages_dirtied", s->pages_dirtied },
 		{ "peer_maps", s->peer_maps },
 		{ "peer_refusals", s->peer_refusals },
 		{ "peer_fallbacks", s->peer_fallbacks },

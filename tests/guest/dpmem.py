@@ -16,7 +16,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 LIB_PATH = os.path.join(TOP, "build", "lib", "libdpmem.so")
 DPMEMCTL = os.path.join(TOP, "build", "bin", "dpmemctl")
 DPMEM_STRESS = os.path.join(TOP, "build", "bin", "dpmem-stress")
-KO = os.path.join(TOP, "build", "kmod", "dpmem", "dpmem.ko")
+KO = os.path.join(os.environ["SOFTODP_KMOD"], "dpmem", "dpmem.ko")
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -27,7 +27,7 @@ def test_rxe0_is_active_on_veth0(rxe):
 
 
 def test_rxe_module_unloads_and_reloads(rxe):
-    ko = os.path.join(os.environ["SOFTODP_TOP"], "build", "kmod", "rxe", "rdma_rxe.ko")
+    ko = os.path.join(os.environ["SOFTODP_KMOD"], "rxe", "rdma_rxe.ko")
     for _ in range(3):
         assert sh("rdma link delete rxe0").returncode == 0
         assert sh("rmmod rdma_rxe").returncode == 0

@@ -3,19 +3,51 @@ import os
 import re
 import subprocess
 
+import pytest
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VM_RUN = os.path.join(TOP, "scripts", "vm-run")
 
 
-def kernel_dir():
+def _paths(var):
     out = subprocess.check_output(
-        ["bash", "-c", f". {TOP}/scripts/lib.sh && kernel_paths && echo $KDIR"], text=True)
+        ["bash", "-c", f". {TOP}/scripts/lib.sh && kernel_paths && echo ${var}"], text=True)
     return out.strip()
+
+
+def kernel_dir():
+    return _paths("KDIR")
+
+
+def kmod_dir():
+    return _paths("KMOD_BUILD")
 
 
 def vm_run(cmd, **env):
     e = dict(os.environ, **env)
     return subprocess.run([VM_RUN, cmd], capture_output=True, text=True, env=e, timeout=900)
+
+
+FLAVOUR = os.environ.get("SOFTODP_FLAVOUR", "debug")
+
+# What each flavour's kernel must have on top of the common options.
+FLAVOUR_OPTIONS = {
+    "debug": [],
+    "kasan": ["KASAN", "KASAN_GENERIC", "KASAN_VMALLOC", "UBSAN", "UBSAN_BOUNDS", "KFENCE",
+              "DEBUG_KMEMLEAK", "DEBUG_OBJECTS", "DEBUG_PAGEALLOC",
+              "DEBUG_PAGEALLOC_ENABLE_DEFAULT"],
+}
+
+# The deliberate reports each flavour's kernel can make, with the line the
+# kernel logs for it (kernel/selftest/softodp_splat.c).
+FLAVOUR_REPORTS = {
+    "debug": {"warn": "softodp_splat: deliberate warning"},
+    "kasan": {"warn": "softodp_splat: deliberate warning",
+              "kasan": "BUG: KASAN: slab-use-after-free",
+              "ubsan": "UBSAN: array-index-out-of-bounds",
+              "kfence": "BUG: KFENCE: out-of-bounds read",
+              "kmemleak": "unreferenced object"},
+}
 
 
 def test_guest_config_has_every_required_option():
@@ -25,7 +57,11 @@ def test_guest_config_has_every_required_option():
                 "MIGRATION", "TRANSPARENT_HUGEPAGE", "INFINIBAND",
                 "INFINIBAND_USER_ACCESS", "INFINIBAND_ON_DEMAND_PAGING", "NET_9P_VIRTIO",
                 "9P_FS", "VIRTIO_PCI", "VETH", "MAGIC_SYSRQ", "PROVE_LOCKING",
-                "DEBUG_VM", "DEBUG_LIST", "DEBUG_ATOMIC_SLEEP"]:
+                "DEBUG_VM", "DEBUG_LIST", "DEBUG_ATOMIC_SLEEP",
+                # the mm events ODP must survive, and fault injection
+                "SWAP", "MEMCG", "NUMA", "COMPACTION", "KSM", "VIRTIO_BLK", "EXT2_FS",
+                "FAILSLAB", "FAIL_PAGE_ALLOC", "FAULT_INJECTION_DEBUG_FS",
+                ] + FLAVOUR_OPTIONS[FLAVOUR]:
         assert re.search(rf"^CONFIG_{sym}=y$", config, re.M), sym
     assert re.search(r"^CONFIG_TEST_HMM=m$", config, re.M)
     assert not re.search(r"^CONFIG_RDMA_RXE=", config, re.M), "in-tree rxe must be off"
@@ -45,12 +81,25 @@ def test_vm_run_sees_host_paths_and_a_writable_scratch_dir():
     assert not os.path.exists(os.path.join(TOP, "should-not-exist"))
 
 
-def test_vm_run_fails_when_the_kernel_warns():
-    ko = os.path.join(TOP, "build", "kmod", "selftest", "softodp_splat.ko")
-    r = vm_run(f"insmod {ko} && rmmod softodp_splat")
-    assert r.returncode != 0
+def test_guest_has_swap_numa_memcg_and_a_disk():
+    r = vm_run("cat /proc/swaps; ls -d /sys/devices/system/node/node*; "
+               "cat /sys/fs/cgroup/cgroup.subtree_control; "
+               "grep -w ext2 /proc/mounts; echo flavour=$SOFTODP_FLAVOUR")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "/dev/vda" in r.stdout, "no swap device"
+    assert "node0" in r.stdout and "node1" in r.stdout, "not two NUMA nodes"
+    assert "memory" in r.stdout, "no memory controller for cgroups"
+    assert "/run/softodp-disk ext2" in r.stdout
+    assert f"flavour={FLAVOUR}" in r.stdout
+
+
+@pytest.mark.parametrize("kind", sorted(FLAVOUR_REPORTS[FLAVOUR]))
+def test_vm_run_fails_on_a_kernel_bug_report(kind):
+    ko = os.path.join(kmod_dir(), "selftest", "softodp_splat.ko")
+    r = vm_run(f"insmod {ko} what={kind}")
+    assert r.returncode != 0, r.stdout + r.stderr
     assert "kernel splat detected" in r.stderr
-    assert "softodp_splat: deliberate warning" in r.stderr
+    assert FLAVOUR_REPORTS[FLAVOUR][kind] in r.stderr, r.stderr
 
 
 def test_vm_run_fails_when_the_guest_kernel_crashes():

@@ -17,6 +17,7 @@
 #include <linux/atomic.h>
 #include <linux/types.h>
 
+struct mem_cgroup;
 struct mm_struct;
 struct sodp_mm;
 struct sodp_range;
@@ -40,6 +41,8 @@ struct sodp_peer_importer;
  * @invalidations_handled: notifier calls that cleared at least one entry
  * @pages_invalidated: entries cleared by invalidation
  * @pages_prefetched: pages committed by faults flagged SODP_PREFETCH
+ * @pages_dirtied: entries written through that were handed back to the mm
+ *	as dirty (folio marked dirty) when invalidation or teardown cleared them
  * @peer_maps: device-private pages mapped in place through the peer hook
  * @peer_refusals: device-private pages the provider would not map
  * @peer_fallbacks: device-private pages faulted back to system memory
@@ -57,6 +60,7 @@ struct sodp_stats {
 	u64 invalidations_handled;
 	u64 pages_invalidated;
 	u64 pages_prefetched;
+	u64 pages_dirtied;
 	u64 peer_maps;
 	u64 peer_refusals;
 	u64 peer_fallbacks;
@@ -81,6 +85,7 @@ struct sodp_counters {
 	atomic64_t invalidations_handled;
 	atomic64_t pages_invalidated;
 	atomic64_t pages_prefetched;
+	atomic64_t pages_dirtied;
 	atomic64_t peer_maps;
 	atomic64_t peer_refusals;
 	atomic64_t peer_fallbacks;
@@ -100,6 +105,9 @@ typedef int (*sodp_actor_t)(void *kaddr, size_t len, void *priv);
 
 struct sodp_mm *sodp_mm_get(struct mm_struct *mm);
 void sodp_mm_put(struct sodp_mm *smm);
+struct mem_cgroup *sodp_mm_charge_begin(struct sodp_mm *smm);
+void sodp_mm_charge_end(struct mem_cgroup *old);
+bool sodp_fail_alloc(void);
 
 struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 				     unsigned long length,
