@@ -10,7 +10,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 TOP := $(CURDIR)
 
-.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean bench-odp bench-peer
+.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean bench-odp bench-peer soak
 
 all: modules userspace
 
@@ -43,6 +43,9 @@ bench-odp: all
 
 bench-peer: all
 	@SOFTODP_VM_MEM=3072M scripts/vm-run /usr/bin/python3 bench/peer.py
+
+soak: all
+	@scripts/soak $(or $(SECONDS),60)
 
 checkpatch: kernel
 	@scripts/checkpatch
