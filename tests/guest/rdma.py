@@ -71,6 +71,17 @@ def live_objects():
         return dict((k, int(v)) for k, v in (line.split() for line in f))
 
 
+def wait_live(want, timeout=30):
+    """Bounded poll until the mirror's live objects are `want` (deferred
+    teardown: prefetch work, chunk reclaim); returns the last reading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = live_objects()
+        if now == want or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
+
+
 def hw_counters(dev="rxe0"):
     """The port's hw counters (rdma statistic / sysfs) as a dict of ints.
 

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from dpmem import no_pages_left_behind  # noqa: F401 (autouse: no dpmem page left)
-from rdma import BIN, live_objects
+from rdma import BIN, live_objects, wait_live
 
 ODP_INJECT = os.path.join(BIN, "odp_inject")
 PROVIDER = {"RDMAV_DRIVERS": os.path.join(os.path.dirname(BIN), "provider", "libsoftrxe")}
@@ -89,14 +89,6 @@ def mirror_attr():
         _restore(MIRROR_ATTR, {k: old[k] for k in knobs if k != "probability"})
         _restore(MIRROR_ATTR, {"probability": old["probability"]})
 
-
-def wait_live(want, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        now = live_objects()
-        if now == want or time.monotonic() > deadline:
-            return now
-        time.sleep(0.05)
 
 
 def inject(gid, mode, timeout=600):

@@ -9,7 +9,7 @@ import re
 import subprocess
 import time
 
-from rdma import BIN, live_objects
+from rdma import BIN, live_objects, wait_live
 
 ODP_FUZZ = os.path.join(BIN, "odp_fuzz")
 PROVIDER = {"RDMAV_DRIVERS": os.path.join(os.path.dirname(BIN), "provider", "libsoftrxe")}
@@ -23,15 +23,6 @@ def fuzz(gid, *args, timeout=300):
     return subprocess.run([ODP_FUZZ, "-d", "rxe0", "-g", gid, *args], capture_output=True,
                           text=True, timeout=timeout, env=dict(os.environ, **PROVIDER))
 
-
-def wait_live(want, timeout=30):
-    """Bounded poll: the mirror's live objects back to `want`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        now = live_objects()
-        if now == want or time.monotonic() > deadline:
-            return now
-        time.sleep(0.05)
 
 
 def parse_summary(out):

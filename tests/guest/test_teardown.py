@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from rdma import BIN, RxeDevice, counter_delta, hw_counters, live_objects, odp_rdma
+from rdma import BIN, RxeDevice, counter_delta, hw_counters, live_objects, odp_rdma, wait_live
 
 ODP_FUZZ = os.path.join(BIN, "odp_fuzz")
 PROVIDER = {"RDMAV_DRIVERS": os.path.join(os.path.dirname(BIN), "provider", "libsoftrxe")}
@@ -26,14 +26,6 @@ KO = os.path.join(os.environ["SOFTODP_KMOD"], "rxe", "rdma_rxe.ko")
 def sh(cmd, timeout=60):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
 
-
-def wait_live(want, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        now = live_objects()
-        if now == want or time.monotonic() > deadline:
-            return now
-        time.sleep(0.05)
 
 
 class Busy:
