@@ -17,7 +17,6 @@ the QPs are reconnected and the transfer then works.
 import os
 import re
 import subprocess
-import time
 
 import pytest
 

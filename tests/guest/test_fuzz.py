@@ -7,7 +7,6 @@ mirror must be left with no live object."""
 import os
 import re
 import subprocess
-import time
 
 from rdma import BIN, live_objects, wait_live
 
