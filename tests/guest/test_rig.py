@@ -13,8 +13,10 @@ def sh(cmd, **kw):
 
 def test_guest_runs_our_kernel_with_device_private():
     assert os.uname().release.endswith("-softodp")
-    # DEVICE_PRIVATE exists: test_hmm (a reference user of it) loads.
-    r = sh("modprobe test_hmm && test -c /dev/hmm_dmirror0 && rmmod test_hmm")
+    # DEVICE_PRIVATE exists: test_hmm (a reference user of it) loads. It
+    # stays loaded: 6.12's test_hmm leaks its devices' names and kobjects on
+    # unload, which kmemleak (kasan flavour) would report against this run.
+    r = sh("modprobe test_hmm && test -c /dev/hmm_dmirror0")
     assert r.returncode == 0, r.stderr
 
 
