@@ -134,11 +134,11 @@ def test_numa_migration_keeps_rdma_bytes(gid, args):
 
 @pytest.mark.parametrize("args", [[], ["-i"]], ids=["explicit", "implicit"])
 def test_compaction_moves_pages_under_rdma(gid, args):
-    """Pages interleaved with freed ones, RDMA traffic, compact_memory until
-    some of them got a new PFN (the program re-places them on the other
-    node between its up to 8 tries: compaction does not move pages above
-    where its scanners meet); each moved page was invalidated in the
-    mirror, and traffic afterwards sees every byte."""
+    """Pages interleaved with freed ones, RDMA traffic, compact_memory, asked
+    up to 8 times, the pages re-placed on the other node between tries
+    (compaction does not move pages above where its scanners meet): each
+    page that got a new PFN was invalidated in the mirror, and traffic
+    afterwards sees every byte."""
     res, d = run_event(gid, "compaction", "-r", "1", *args, min_pages_invalidated=0)
     # compaction may move none of them (it does not have to): then there is
     # nothing to invalidate, and the bytes are still checked

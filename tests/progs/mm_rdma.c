@@ -55,10 +55,11 @@
  *              mbind(MPOL_BIND, MPOL_MF_MOVE), traffic. -R: move_pages back
  *              and forth
  *   compaction [1 MiB] pages interleaved with freed ones, traffic,
- *              /proc/sys/vm/compact_memory, at least one page must have a new
- *              PFN (compaction leaves pages above where its scanners meet:
- *              up to 8 tries, the pages re-placed on the other node between
- *              them), traffic. -R: compact_memory in a loop
+ *              /proc/sys/vm/compact_memory until some page has a new PFN
+ *              (up to 8 tries, the pages re-placed on the other node between
+ *              them: compaction leaves pages above where its scanners meet;
+ *              "moved=0" if it never moved one), traffic. -R: compact_memory
+ *              in a loop
  *   ksm        [256 KiB x 2] two buffers written with the same bytes,
  *              MADV_MERGEABLE, KSM run with a fast scan until every page pair
  *              shares one PFN, RDMA READ of both, the writer rewrites half of
