@@ -9,7 +9,8 @@
  *   spin_lock(range->lock)
  *   mmu_interval_read_retry(notifier, seq)? unlock and start over
  *   commit the entries; spin_unlock
- * until HMM_RANGE_DEFAULT_TIMEOUT, then -ETIMEDOUT.
+ * until HMM_RANGE_DEFAULT_TIMEOUT, then -ETIMEDOUT. Each retry and each
+ * chunk gives the CPU away if asked (the kernel may not preempt us).
  *
  * Device-private pages (ranges with a peer importer): the first pass asks
  * hmm_range_fault() for participating providers' pages as they are
@@ -157,6 +158,7 @@ static int sodp_fault_pass(struct sodp_range *range, struct hmm_range *hr,
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			sodp_count(range, fault_retries, 1);
+			cond_resched();
 			continue;
 		}
 		if (ret)
@@ -171,6 +173,7 @@ static int sodp_fault_pass(struct sodp_range *range, struct hmm_range *hr,
 		if (mmu_interval_read_retry(&range->notifier, hr->notifier_seq)) {
 			spin_unlock(&range->lock);
 			sodp_count(range, fault_retries, 1);
+			cond_resched();
 			continue;
 		}
 		*fallback = sodp_commit(range, hr, flags);
@@ -270,6 +273,8 @@ int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 		if (ret)
 			break;
 		start = next;
+		/* a long fault (reclaim, swap-in) must not hog the CPU */
+		cond_resched();
 	}
 	sodp_mm_charge_end(old);
 	if (ret)
