@@ -89,15 +89,17 @@ struct sodp_range {
 	struct sodp_counters cnt;
 };
 
+static inline void __sodp_count(struct sodp_range *range, size_t off, s64 n)
+{
+	struct sodp_counters *c;
+
+	for (c = &range->cnt; c; c = c->parent)
+		atomic64_add(n, (atomic64_t *)((char *)c + off));
+}
+
 /* Add @n to counter @field of @range and of every parent block. */
 #define sodp_count(range, field, n)					\
-	do {								\
-		struct sodp_counters *__c = &(range)->cnt;		\
-		s64 __n = (n);						\
-									\
-		for (; __c; __c = __c->parent)				\
-			atomic64_add(__n, &__c->field);			\
-	} while (0)
+	__sodp_count(range, offsetof(struct sodp_counters, field), n)
 
 static inline unsigned long sodp_index(const struct sodp_range *range,
 				       unsigned long va)

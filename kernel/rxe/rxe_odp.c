@@ -33,7 +33,7 @@
  * touched in 2 MiB steps instead of by the size of the address space.
  */
 #define RXE_ODP_CHUNK_SHIFT	PMD_SHIFT
-#define RXE_ODP_CHUNK_SIZE	(1UL << RXE_ODP_CHUNK_SHIFT)
+#define RXE_ODP_CHUNK_SIZE	BIT(RXE_ODP_CHUNK_SHIFT)
 
 /* Queued prefetches work in pieces of this size, checking for dereg. */
 #define RXE_ODP_PREFETCH_PIECE	RXE_ODP_CHUNK_SIZE
