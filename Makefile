@@ -29,7 +29,7 @@ userspace:
 	@$(MAKE) -s -C userspace/dpmem
 
 vm-run: all
-	@test -n "$(CMD)" || { echo "usage: make vm-run CMD='...'" >&2; exit 2; }
+	@test -n "$$CMD" || { echo "usage: make vm-run CMD='...'" >&2; exit 2; }
 	@scripts/vm-run "$$CMD"
 
 check: all
