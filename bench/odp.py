@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "guest"))
-from rdma import BIN, RxeDevice, perftest_bw, run_pair  # noqa: E402
+from rdma import BIN, RxeDevice, perftest_bw, run_perftest  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 GID = str(RxeDevice("rxe0").gid_index())
@@ -21,7 +21,7 @@ def write_bw(size, iters, odp):
     # 67 ms expires before ACKs come back and turns into retransmissions
     base = ["ib_write_bw", "-d", "rxe0", "-x", GID, "-F", "-u", "20", "-s", str(size),
             "-n", str(iters), "-p", "18620"] + (["--odp"] if odp else [])
-    srv, cli = run_pair(base, base + ["localhost"], 18620)
+    srv, cli = run_perftest(base, base + ["localhost"], 18620)
     if srv.returncode or cli.returncode:
         sys.exit(f"ib_write_bw failed:\n{srv.stdout}\n{cli.stdout}")
     return perftest_bw(cli.stdout)

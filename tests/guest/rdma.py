@@ -147,6 +147,24 @@ def run_pair(server_cmd, client_cmd, port, timeout=300):
     return subprocess.CompletedProcess(server_cmd, srv.returncode, sout), cli
 
 
+# perftest converts cycles to seconds with a CPU frequency it measures at
+# start against gettimeofday(); when the fit is poor (r^2 < 0.9, which a
+# busy TCG host causes now and then) it prints this and reports every rate
+# as 0. The transfer itself is unaffected, but its numbers are meaningless.
+PERFTEST_CLOCK_FAILED = "Correlation coefficient r^2"
+
+
+def run_perftest(server_cmd, client_cmd, port, pair=run_pair, tries=3):
+    """`pair` (run_pair or a variant with its signature) for a perftest
+    tool, repeated while perftest's clock calibration failed, up to `tries`
+    runs. Returns the last (server, client)."""
+    for _ in range(tries):
+        srv, cli = pair(server_cmd, client_cmd, port)
+        if PERFTEST_CLOCK_FAILED not in srv.stdout + cli.stdout:
+            break
+    return srv, cli
+
+
 def perftest_bw(out):
     """Average bandwidth in MB/s from a perftest *_bw report."""
     for line in out.splitlines():

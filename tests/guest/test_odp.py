@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from rdma import (ODP_RDMA, counter_delta, hw_counters, live_objects, odp_rdma,
-                  perftest_bw, run_pair)
+                  perftest_bw, run_pair, run_perftest)
 
 
 
@@ -120,7 +120,7 @@ def test_perftest_with_odp(gid, tool):
     before = hw_counters()
     base = [tool, "-d", "rxe0", "-x", gid, "-F", "--odp", "-n", "200", "-s", "65536",
             "-p", "18611"]
-    srv, cli = run_pair(base, base + ["localhost"], 18611)
+    srv, cli = run_perftest(base, base + ["localhost"], 18611)
     assert srv.returncode == 0 and cli.returncode == 0, srv.stdout + cli.stdout
     assert perftest_bw(cli.stdout) > 0
     assert counter_delta(before, hw_counters())["odp_faults_handled"] > 0

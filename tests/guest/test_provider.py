@@ -15,7 +15,7 @@ import time
 import pytest
 
 import rdmacore
-from rdma import TOP, run_pair
+from rdma import TOP, run_pair, run_perftest
 
 PROV_DIR = os.path.join(TOP, "build", "provider")
 PROVIDER = os.path.join(PROV_DIR, "libsoftrxe")          # RDMAV_DRIVERS value
@@ -207,9 +207,9 @@ def test_perftest_bw(rxe, ours, tool, port, extra):
     base = [tool, "-d", rxe.name, "-x", str(rxe.gid_index()), "-F", "-n", "200",
             "-p", str(port), *extra]
     if "-R" in extra:
-        srv, cli = run_cm_pair(base, base + [ADDR], port)
+        srv, cli = run_perftest(base, base + [ADDR], port, pair=run_cm_pair)
     else:
-        srv, cli = run_pair(base, base + ["localhost"], port)
+        srv, cli = run_perftest(base, base + ["localhost"], port)
     assert srv.returncode == 0, srv.stdout
     assert cli.returncode == 0, cli.stdout
     # all 200 iterations ran; rate, not MB/s (8-byte atomics round to 0.00 MB/s)
@@ -231,7 +231,7 @@ def test_perftest_lat(rxe, ours, tool):
     port = 18680 + ["ib_write_lat", "ib_read_lat", "ib_send_lat"].index(tool)
     base = [tool, "-d", rxe.name, "-x", str(rxe.gid_index()), "-F", "-n", "200",
             "-p", str(port)]
-    srv, cli = run_pair(base, base + ["localhost"], port)
+    srv, cli = run_perftest(base, base + ["localhost"], port)
     assert srv.returncode == 0, srv.stdout
     assert cli.returncode == 0, cli.stdout
     assert _perftest_lat(cli.stdout) > 0, cli.stdout
@@ -307,8 +307,8 @@ def test_rdma_core_suite_stock_vs_softrxe(rxe, hugepages, monkeypatch):
     the kernel's completions); it must then pass."""
     monkeypatch.delenv("RDMAV_DRIVERS", raising=False)
     monkeypatch.delenv("IBV_DRIVERS", raising=False)
-    stock, nstock, _ = rdmacore.run_suite()
-    mine, nmine, _ = rdmacore.run_suite(env=OURS)
+    stock, nstock, _ = rdmacore.whole_suite()
+    mine, nmine, _ = rdmacore.whole_suite(env=OURS)
     assert nstock > 200 and nmine == nstock, (nstock, nmine)
     assert set(mine) == set(stock), set(mine) ^ set(stock)
 

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from rdma import RxeDevice, perftest_bw, run_pair
+from rdma import RxeDevice, perftest_bw, run_pair, run_perftest
 
 
 def sh(cmd, **kw):
@@ -55,7 +55,7 @@ def test_pinned_ib_write_bw_loopback(rxe):
     gid = str(rxe.gid_index())
     base = ["ib_write_bw", "-d", rxe.name, "-x", gid, "-F", "-n", "500",
             "-s", "65536", "-p", "18601"]
-    srv, cli = run_pair(base, base + ["localhost"], 18601)
+    srv, cli = run_perftest(base, base + ["localhost"], 18601)
     assert srv.returncode == 0, srv.stdout
     assert cli.returncode == 0, cli.stdout
     assert perftest_bw(cli.stdout) > 0
