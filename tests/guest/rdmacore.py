@@ -43,6 +43,21 @@ def parse_results(out):
     return results
 
 
+_whole_runs = {}
+
+
+def whole_suite(dev="rxe0", env=None):
+    """run_suite() of the whole suite, run at most once per device and
+    provider environment in a pytest session: several tests judge the same
+    run, and one run takes minutes under TCG."""
+    env = env or {}
+    key = (dev, tuple(sorted(env.items())),
+           tuple(os.environ.get(k) for k in ("RDMAV_DRIVERS", "IBV_DRIVERS")))
+    if key not in _whole_runs:
+        _whole_runs[key] = run_suite(dev, env=env)
+    return _whole_runs[key]
+
+
 def run_suite(dev="rxe0", tests=(), env=None, timeout=2400):
     """Run the suite (or the named tests) on `dev`.
 
