@@ -54,12 +54,13 @@
  *              checked), traffic; migrate_pages() back, traffic;
  *              mbind(MPOL_BIND, MPOL_MF_MOVE), traffic. -R: move_pages back
  *              and forth
- *   compaction [1 MiB] pages interleaved with freed ones, traffic,
- *              /proc/sys/vm/compact_memory until some page has a new PFN
- *              (up to 8 tries, the pages re-placed on the other node between
- *              them: compaction leaves pages above where its scanners meet;
- *              "moved=0" if it never moved one), traffic. -R: compact_memory
- *              in a loop
+ *   compaction [1 MiB] the buffer made of the lowest-PFN pages of a pool
+ *              16 times its size, the rest freed (shmem: pages interleaved
+ *              with freed ones), traffic, /proc/sys/vm/compact_memory: some
+ *              page must get a new PFN (compaction leaves pages above where
+ *              its scanners meet: up to 8 tries, the pages re-placed on the
+ *              other node between them), traffic. -R: compact_memory in a
+ *              loop
  *   ksm        [256 KiB x 2] two buffers written with the same bytes,
  *              MADV_MERGEABLE, KSM run with a fast scan until every page pair
  *              shares one PFN, RDMA READ of both, the writer rewrites half of
@@ -1098,6 +1099,52 @@ static size_t pfns_changed(struct target *t, const uint64_t *before)
 	return n;
 }
 
+static const uint64_t *sort_pfns;
+
+static int by_pfn(const void *a, const void *b)
+{
+	uint64_t x = sort_pfns[*(const size_t *)a], y = sort_pfns[*(const size_t *)b];
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * An anon buffer of len made of the lowest-PFN pages of a pool 16 times
+ * its size (moved in with mremap), the rest of the pool freed again.
+ * Compaction migrates pages from the bottom of a zone into the free room
+ * of partly used blocks above them and leaves pages that already sit at
+ * the top: these are at the bottom, with holes above them.
+ */
+static char *map_low_pages(size_t len)
+{
+	size_t n = len / PAGE, pn = 16 * n, i;
+	char *buf = map_anon(len), *pool = map_anon(pn * PAGE);
+	uint64_t *e = malloc(pn * 8);
+	size_t *idx = malloc(pn * sizeof(*idx));
+
+	if (!e || !idx)
+		die("malloc: %m");
+	for (i = 0; i < pn; i++) {
+		pool[i * PAGE] = 1;
+		idx[i] = i;
+	}
+	pagemap(pool, pn * PAGE, e);
+	for (i = 0; i < pn; i++)
+		if (!(e[i] &= PM_PFN))
+			die("pagemap shows no PFNs: run as root");
+	sort_pfns = e;
+	qsort(idx, pn, sizeof(*idx), by_pfn);
+	for (i = 0; i < n; i++)
+		if (mremap(pool + idx[i] * PAGE, PAGE, PAGE,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, buf + i * PAGE) !=
+		    buf + i * PAGE)
+			die("mremap: %m");
+	munmap(pool, pn * PAGE);
+	free(e);
+	free(idx);
+	return buf;
+}
+
 static int test_compaction(void)
 {
 	struct target t;
@@ -1108,15 +1155,20 @@ static int test_compaction(void)
 
 	nnodes = online_nodes();
 	verbs_open();
-	target_kind(&t, "compacted buffer", size);
-	/* interleave the target's pages with pages freed again: holes */
-	filler = map_anon(size);
-	model_set(&t, 0, size, next_seed++);
-	for (i = 0; i < size / PAGE; i++) {
-		gen_range(t.buf + i * PAGE, &t, i * PAGE, PAGE);
-		filler[i * PAGE] = 1;
+	if (!strcmp(kind, "anon")) {
+		target_init(&t, "compacted buffer", map_low_pages(size), size, -1);
+	} else {
+		target_kind(&t, "compacted buffer", size);
+		/* interleave the target's pages with freed ones: holes */
+		filler = map_anon(size);
+		for (i = 0; i < size / PAGE; i++) {
+			t.buf[i * PAGE] = 1;
+			filler[i * PAGE] = 1;
+		}
+		munmap(filler, size);
 	}
-	munmap(filler, size);
+	model_set(&t, 0, size, next_seed++);
+	gen_range(t.buf, &t, 0, size);
 	if (racing) {
 		race(&t, ev_compact);
 		goto out;
@@ -1144,14 +1196,9 @@ static int test_compaction(void)
 			moved = pfns_changed(&t, before);
 			free(before);
 		}
-		/*
-		 * Not an error: compaction may leave every page where it is.
-		 * The caller checks that each page that did move was
-		 * invalidated; NUMA migration is the move that must happen.
-		 */
 		if (odp && !moved)
-			printf("compact_memory moved none of the %zu pages, placed in %zu different ways\n",
-			       size / PAGE, i);
+			die("compact_memory moved none of the %zu pages, placed in %zu different ways",
+			    size / PAGE, i);
 		st_moved += moved;
 		traffic(&t, 0, size);
 	}
