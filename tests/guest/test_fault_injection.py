@@ -81,6 +81,7 @@ def mirror_attr():
     for k in knobs:
         with open(os.path.join(MIRROR_ATTR, k)) as f:
             old[k] = f.read().strip()
+    _restore(MIRROR_ATTR, {"verbose": "0"})	# odp_inject arms the rest
     try:
         yield
     finally:
