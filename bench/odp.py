@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "guest"))
-from rdma import BIN, RxeDevice, perftest_bw, run_perftest  # noqa: E402
+from rdma import BIN, RxeDevice, perftest_bw, perftest_clock_ok, run_perftest  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 GID = str(RxeDevice("rxe0").gid_index())
@@ -24,6 +24,8 @@ def write_bw(size, iters, odp):
     srv, cli = run_perftest(base, base + ["localhost"], 18620)
     if srv.returncode or cli.returncode:
         sys.exit(f"ib_write_bw failed:\n{srv.stdout}\n{cli.stdout}")
+    if not perftest_clock_ok(cli.stdout):
+        sys.exit(f"ib_write_bw could not calibrate its clock in 3 runs:\n{cli.stdout}")
     return perftest_bw(cli.stdout)
 
 

@@ -165,10 +165,22 @@ def run_perftest(server_cmd, client_cmd, port, pair=run_pair, tries=3):
     return srv, cli
 
 
-def perftest_bw(out):
-    """Average bandwidth in MB/s from a perftest *_bw report."""
+def perftest_clock_ok(out):
+    """Whether perftest trusted its clock, so that its rates mean something."""
+    return PERFTEST_CLOCK_FAILED not in out
+
+
+def perftest_row(out):
+    """The result line of a perftest *_bw report: bytes, iterations,
+    average MB/s and Mpps."""
     for line in out.splitlines():
         cols = line.split()
         if len(cols) >= 5 and all(re.fullmatch(r"[\d.]+", c) for c in cols[:5]):
-            return float(cols[3])
+            return {"bytes": int(cols[0]), "iters": int(cols[1]), "bw": float(cols[3]),
+                    "rate": float(cols[4])}
     raise ValueError("no perftest result line in:\n" + out)
+
+
+def perftest_bw(out):
+    """Average bandwidth in MB/s from a perftest *_bw report."""
+    return perftest_row(out)["bw"]

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import rdmacore
-from rdma import TOP, run_pair, run_perftest
+from rdma import TOP, perftest_clock_ok, perftest_row, run_pair, run_perftest
 
 PROV_DIR = os.path.join(TOP, "build", "provider")
 PROVIDER = os.path.join(PROV_DIR, "libsoftrxe")          # RDMAV_DRIVERS value
@@ -212,18 +212,11 @@ def test_perftest_bw(rxe, ours, tool, port, extra):
         srv, cli = run_perftest(base, base + ["localhost"], port)
     assert srv.returncode == 0, srv.stdout
     assert cli.returncode == 0, cli.stdout
-    # all 200 iterations ran; rate, not MB/s (8-byte atomics round to 0.00 MB/s)
-    iters, rate = _perftest_bw_row(cli.stdout)
-    assert iters == 200 and rate > 0, cli.stdout
-
-
-def _perftest_bw_row(out):
-    """(#iterations, MsgRate in Mpps) from a perftest *_bw report."""
-    for line in out.splitlines():
-        cols = line.split()
-        if len(cols) >= 5 and all(re.fullmatch(r"[\d.]+", c) for c in cols[:5]):
-            return int(cols[1]), float(cols[4])
-    raise ValueError("no perftest result line in:\n" + out)
+    # all 200 iterations ran; rate, not MB/s (8-byte atomics round to 0.00
+    # MB/s), when perftest's clock calibration worked (run_perftest)
+    row = perftest_row(cli.stdout)
+    assert row["iters"] == 200, cli.stdout
+    assert row["rate"] > 0 or not perftest_clock_ok(cli.stdout), cli.stdout
 
 
 @pytest.mark.parametrize("tool", ["ib_write_lat", "ib_read_lat", "ib_send_lat"])
@@ -234,7 +227,7 @@ def test_perftest_lat(rxe, ours, tool):
     srv, cli = run_perftest(base, base + ["localhost"], port)
     assert srv.returncode == 0, srv.stdout
     assert cli.returncode == 0, cli.stdout
-    assert _perftest_lat(cli.stdout) > 0, cli.stdout
+    assert _perftest_lat(cli.stdout) > 0 or not perftest_clock_ok(cli.stdout), cli.stdout
 
 
 # ------------------------------------------------------------ rdma_cm tools
