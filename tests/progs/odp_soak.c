@@ -84,6 +84,7 @@
 #include <unistd.h>
 
 #include "libdpmem.h"
+#include "odp_qp.h"
 #include "verbs_util.h"
 
 #ifndef MADV_COLLAPSE
@@ -418,9 +419,14 @@ static uint64_t rnd(struct lane *l)
 	return xorshift(&l->rng);
 }
 
+/*
+ * odp_qp_reconnect(), not vctx_reconnect(): the latter loses the race with
+ * rxe moving a QP to ERR after its error completion (odp_qp.h), which the
+ * mprotect event's refused writes hit after 12 minutes of a kasan soak.
+ */
 static void lane_reconnect(struct lane *l)
 {
-	vctx_reconnect(&l->v);
+	odp_qp_reconnect(&l->v);
 	l->nstash = 0;
 }
 
