@@ -57,6 +57,7 @@ static unsigned long sodp_commit_one(struct sodp_range *range,
 	unsigned long first = max(hstart, range->start);
 	unsigned long last = min(hstart + size, range->end);
 	unsigned long a, base = pfn - ((va - hstart) >> PAGE_SHIFT);
+	unsigned long added = 0;
 
 	lockdep_assert_held(&range->lock);
 	for (a = first; a < last; a += PAGE_SIZE) {
@@ -64,23 +65,29 @@ static unsigned long sodp_commit_one(struct sodp_range *range,
 
 		unsigned long new = flags | (base + ((a - hstart) >> PAGE_SHIFT));
 
-		if (*e & SODP_PFN_PEER)
+		if (*e & SODP_PFN_PEER) {
 			sodp_peer_release(range, sodp_index(range, a));
+			added++;
 		/*
 		 * A present entry is recommitted with the page it already had
 		 * (a change of page would have invalidated it first): keep its
-		 * record of device writes.
+		 * record of device writes. It counts as faulted only when it
+		 * gains rights (a write fault on a read-only entry).
 		 */
-		else if ((*e & ~(HMM_PFN_FLAGS | SODP_PFN_DIRTY)) == (new & ~HMM_PFN_FLAGS))
+		} else if ((*e & ~(HMM_PFN_FLAGS | SODP_PFN_DIRTY)) == (new & ~HMM_PFN_FLAGS)) {
+			added += (*e & (HMM_PFN_VALID | HMM_PFN_WRITE)) != flags;
 			new |= *e & SODP_PFN_DIRTY;
+		} else {
+			added++;
+		}
 		range->npresent += !*e;
 		*e = new;
 	}
 	if (order >= SODP_HUGE_ORDER)
 		sodp_count(range, huge_mappings, 1);
-	sodp_count(range, pages_faulted, (last - first) >> PAGE_SHIFT);
+	sodp_count(range, pages_faulted, added);
 	if (fflags & SODP_PREFETCH)
-		sodp_count(range, pages_prefetched, (last - first) >> PAGE_SHIFT);
+		sodp_count(range, pages_prefetched, added);
 	return last;
 }
 
@@ -131,6 +138,31 @@ static unsigned long sodp_first_missing(struct sodp_range *range,
 }
 
 /*
+ * hmm_range_fault() returns -EFAULT both for an address the process has not
+ * mapped and for a fault the mm's fault handler failed (VM_FAULT_OOM,
+ * SIGBUS, HWPOISON). True when VMAs that allow the access cover all of
+ * @hr: the failure then came from the fault handler, and the caller reports
+ * it as -ENOMEM, a failure that may pass (a caller that retries bounds how
+ * long). Called with the mmap lock held.
+ */
+static bool sodp_vmas_allow(struct mm_struct *mm, const struct hmm_range *hr,
+			    unsigned int flags)
+{
+	vm_flags_t need = VM_READ | (flags & SODP_WRITE ? VM_WRITE : 0);
+	struct vm_area_struct *vma;
+	unsigned long a;
+
+	mmap_assert_locked(mm);
+	for (a = hr->start; a < hr->end; a = vma->vm_end) {
+		vma = vma_lookup(mm, a);
+		if (!vma || (vma->vm_flags & need) != need ||
+		    (vma->vm_flags & (VM_IO | VM_PFNMAP)))
+			return false;
+	}
+	return true;
+}
+
+/*
  * One read_begin / hmm_range_fault / read_retry / commit cycle, repeated
  * until it commits or @timeout passes. With @only set (the fallback pass),
  * only those pages of @hr are requested. Returns the commit's fallback mask
@@ -155,6 +187,8 @@ static int sodp_fault_pass(struct sodp_range *range, struct hmm_range *hr,
 		hr->notifier_seq = mmu_interval_read_begin(&range->notifier);
 		mmap_read_lock(mm);
 		ret = hmm_range_fault(hr);
+		if (ret == -EFAULT && sodp_vmas_allow(mm, hr, flags))
+			ret = -ENOMEM;
 		mmap_read_unlock(mm);
 		if (ret == -EBUSY) {
 			sodp_count(range, fault_retries, 1);
@@ -262,7 +296,11 @@ int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 	if (flags & SODP_WRITE)
 		need |= HMM_PFN_WRITE;
 
+	start = sodp_first_missing(range, start, end, need);
+	if (start == end)
+		return 0;	/* all present: not a fault */
 	sodp_count(range, faults, 1);
+	sodp_fault_delay();
 	old = sodp_mm_charge_begin(range->smm);
 	for (;;) {
 		start = sodp_first_missing(range, start, end, need);

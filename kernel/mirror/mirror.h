@@ -125,6 +125,7 @@ bool sodp_peer_commit(struct sodp_range *range, unsigned long va,
 		      unsigned long entry, unsigned int fflags);
 
 void sodp_fail_init(struct dentry *parent);
+void sodp_fault_delay(void);
 
 /* Live objects, for leak checks (debugfs softodp_mirror/live). */
 extern atomic_t sodp_live_contexts;

@@ -30,9 +30,12 @@ struct sodp_peer_importer;
 
 /**
  * struct sodp_stats - counters of one range (or a sum of several)
- * @faults: fault requests (one per sodp_range_fault() call that had work)
- * @faults_handled: fault requests that committed pages
- * @pages_faulted: pages committed by faults
+ * @faults: fault requests: sodp_range_fault() calls that found a page of
+ *	their span missing (a call with everything present counts nothing)
+ * @faults_handled: fault requests that succeeded
+ * @pages_faulted: entries faults made present, or made writable (a write
+ *	fault on a read-only entry); a present entry committed again is not
+ *	counted
  * @huge_mappings: committed mappings of order >= 9 (THP or hugetlb)
  * @fault_retries: hmm_range_fault -EBUSY or read_retry collisions
  * @fault_timeouts: faults that gave up after HMM_RANGE_DEFAULT_TIMEOUT
@@ -40,7 +43,8 @@ struct sodp_peer_importer;
  * @invalidations: notifier calls that hit the range
  * @invalidations_handled: notifier calls that cleared at least one entry
  * @pages_invalidated: entries cleared by invalidation
- * @pages_prefetched: pages committed by faults flagged SODP_PREFETCH
+ * @pages_prefetched: the part of @pages_faulted that faults flagged
+ *	SODP_PREFETCH made
  * @pages_dirtied: entries written through that were handed back to the mm
  *	as dirty (folio marked dirty) when invalidation or teardown cleared them
  * @peer_maps: device-private pages mapped in place through the peer hook
