@@ -12,12 +12,26 @@
  * range lock held, so an invalidation waits for a copy in flight and
  * nothing touches a page after its invalidation returns.
  *
+ * Faults off the data path: before an RC responder writes, reads or does an
+ * atomic on an ODP MR, and before a requester sends from (or asks for a READ
+ * or atomic result into) one, it checks that the pages are present. When
+ * they are not, it hands a fault of a window around them to the device's
+ * fault workqueue (rxe_odp_defer()) and does not wait: a WRITE or SEND is
+ * answered with an RNR NAK, so the requester sends it again after its RNR
+ * timer; a READ or atomic response, and the requester's send queue, wait
+ * until the worker has the pages in and schedules the task again. A fault
+ * that fails for a passing reason (racing invalidations, no memory) is
+ * tried again by the next retry; one that fails for good (not mapped, no
+ * permission) ends the request that meets the absent page next.
+ *
  * Errors: an access to an address the process has not mapped, or a write to
  * memory it mapped read-only, fails; the caller turns that into the usual
  * protection or remote access error (IBV_WC_REM_ACCESS_ERR at a remote
  * requester) and a rate-limited line in the kernel log names the cause.
  */
+#include <linux/debugfs.h>
 #include <linux/moduleparam.h>
+#include <linux/seq_file.h>
 #include <linux/sched/mm.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
@@ -42,6 +56,24 @@ static unsigned int odp_chunk_idle_ms = 10000;
 module_param(odp_chunk_idle_ms, uint, 0644);
 MODULE_PARM_DESC(odp_chunk_idle_ms,
 		 "Reclaim an implicit ODP MR's chunk unused this long (ms; 0: never)");
+
+static unsigned int odp_fault_workers = 4;
+module_param(odp_fault_workers, uint, 0444);
+MODULE_PARM_DESC(odp_fault_workers,
+		 "Deferred ODP faults a device runs at once (read at device creation)");
+
+static unsigned int odp_fault_window = SZ_1M;
+module_param(odp_fault_window, uint, 0644);
+MODULE_PARM_DESC(odp_fault_window,
+		 "Bytes a deferred ODP fault brings in, from the faulting address to the end of the request at most");
+
+static unsigned int odp_fault_deadline_ms = 10000;
+module_param(odp_fault_deadline_ms, uint, 0644);
+MODULE_PARM_DESC(odp_fault_deadline_ms,
+		 "Fail a span whose deferred faults keep failing for a passing reason this long (ms)");
+
+/* ODP MRs on all devices: the requester checks local SGEs only if any */
+static atomic_t rxe_odp_nr_mrs = ATOMIC_INIT(0);
 
 /* Queued prefetches and chunk reclaim; destroyed (and so flushed) on exit. */
 static struct workqueue_struct *rxe_odp_wq;
@@ -76,6 +108,8 @@ struct rxe_odp_chunk {
  * @dying: set when the MR is torn down; no reclaim is queued after it
  * @importer: this device, as the peer hook sees it (device-private pages of
  *	participating providers are mapped in place for it)
+ * @faults_inflight: deferred faults queued or running on the MR
+ * @faults_done: deregistration waits here for @faults_inflight to drop to 0
  */
 struct rxe_odp {
 	struct rxe_mr *mr;
@@ -89,6 +123,8 @@ struct rxe_odp {
 	struct delayed_work reclaim;
 	bool dying;
 	struct sodp_peer_importer importer;
+	atomic_t faults_inflight;
+	wait_queue_head_t faults_done;
 };
 
 static const char *rxe_odp_cause(int err)
@@ -106,9 +142,23 @@ static const char *rxe_odp_cause(int err)
 		return "out of memory";
 	case -EINVAL:
 		return "address outside the user address space";
+	case -EIO:
+		return "faults kept failing past odp_fault_deadline_ms";
 	default:
 		return "fault failed";
 	}
+}
+
+/*
+ * A fault failure that may pass: invalidations kept racing (-ETIMEDOUT), a
+ * page kept being invalidated again (-EAGAIN), or memory was short
+ * (-ENOMEM; the mirror also reports so a fault the mm's fault handler failed
+ * in a mapping that allows the access). Anything else is for good.
+ */
+static bool rxe_odp_transient(int err)
+{
+	return err == -EAGAIN || err == -ETIMEDOUT || err == -ENOMEM ||
+	       err == -EBUSY;
 }
 
 /* ---- implicit MR chunks ---- */
@@ -335,6 +385,8 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, u64 iova,
 	/* rxe "DMA" is the CPU's memcpy: any kernel address will do */
 	odp->importer.dev = &rxe->ib_dev.dev;
 	odp->importer.virt_dma = true;
+	atomic_set(&odp->faults_inflight, 0);
+	init_waitqueue_head(&odp->faults_done);
 
 	smm = sodp_mm_get(current->mm);
 	if (IS_ERR(smm)) {
@@ -372,6 +424,7 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, u64 iova,
 	}
 
 	mr->odp = odp;
+	atomic_inc(&rxe_odp_nr_mrs);
 	mr->ibmr.type = IB_MR_TYPE_USER;
 	mr->state = RXE_MR_STATE_VALID;
 	return 0;
@@ -404,6 +457,7 @@ void rxe_odp_mr_cleanup(struct rxe_mr *mr)
 		xa_destroy(&odp->chunks);
 		sodp_mm_put(odp->smm);
 	}
+	atomic_dec(&rxe_odp_nr_mrs);
 	kfree(odp);
 	mr->odp = NULL;
 }
@@ -484,7 +538,8 @@ static int rxe_odp_check_atomic(struct rxe_mr *mr, u64 iova)
  * @swap_add: swap or add value
  * @orig_val: the original value
  *
- * Returns 0 or a responder state (RESPST_ERR_*), like rxe_mr_do_atomic_op().
+ * Returns 0 or a responder state, like rxe_mr_do_atomic_op(): RESPST_ODP_STALL
+ * when the access failed for a passing reason (nothing was done).
  */
 int rxe_odp_do_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 			 u64 swap_add, u64 *orig_val)
@@ -499,9 +554,11 @@ int rxe_odp_do_atomic_op(struct rxe_mr *mr, u64 iova, int opcode, u64 compare,
 
 	if (err)
 		return err;
-	if (rxe_odp_access(mr, iova, sizeof(u64), SODP_WRITE,
-			   rxe_odp_atomic_actor, &a))
-		return RESPST_ERR_RKEY_VIOLATION;
+	err = rxe_odp_access(mr, iova, sizeof(u64), SODP_WRITE,
+			     rxe_odp_atomic_actor, &a);
+	if (err)
+		return rxe_odp_transient(err) ? RESPST_ODP_STALL :
+						RESPST_ERR_RKEY_VIOLATION;
 	return 0;
 }
 
@@ -518,7 +575,8 @@ static int rxe_odp_store_actor(void *kaddr, size_t len, void *priv)
  * @iova: target, 8-byte aligned
  * @value: the value to store
  *
- * Returns 0 or a responder state (RESPST_ERR_*).
+ * Returns 0 or a responder state; RESPST_ODP_STALL as for
+ * rxe_odp_do_atomic_op().
  */
 int rxe_odp_do_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 {
@@ -526,9 +584,11 @@ int rxe_odp_do_atomic_write(struct rxe_mr *mr, u64 iova, u64 value)
 
 	if (err)
 		return err;
-	if (rxe_odp_access(mr, iova, sizeof(value), SODP_WRITE,
-			   rxe_odp_store_actor, &value))
-		return RESPST_ERR_RKEY_VIOLATION;
+	err = rxe_odp_access(mr, iova, sizeof(value), SODP_WRITE,
+			     rxe_odp_store_actor, &value);
+	if (err)
+		return rxe_odp_transient(err) ? RESPST_ODP_STALL :
+						RESPST_ERR_RKEY_VIOLATION;
 	return 0;
 }
 
@@ -675,6 +735,513 @@ out_free:
 	return err;
 }
 
+/* ---- deferred faults ---- */
+
+/*
+ * Latency of deferred faults, from queueing to done: bucket 0 counts those
+ * under 1 us, bucket i (0 < i < last) those in [2^(i-1), 2^i) us, the last
+ * bucket everything longer.
+ */
+#define RXE_ODP_LAT_BUCKETS	32
+static atomic64_t rxe_odp_lat[RXE_ODP_LAT_BUCKETS];
+static atomic64_t rxe_odp_lat_max;
+static struct dentry *rxe_odp_debugfs;
+
+static void rxe_odp_lat_add(s64 us)
+{
+	unsigned int b = us <= 0 ? 0 :
+		min_t(unsigned int, fls64(us), RXE_ODP_LAT_BUCKETS - 1);
+	s64 max = atomic64_read(&rxe_odp_lat_max);
+
+	atomic64_inc(&rxe_odp_lat[b]);
+	while (us > max && !atomic64_try_cmpxchg(&rxe_odp_lat_max, &max, us))
+		;
+}
+
+/* debugfs rxe_odp/fault_latency_us; writing anything clears it */
+static int rxe_odp_lat_show(struct seq_file *m, void *unused)
+{
+	static const unsigned int pct[] = { 50, 90, 99 };
+	u64 n[RXE_ODP_LAT_BUCKETS], total = 0, acc;
+	unsigned int i, j;
+
+	for (i = 0; i < RXE_ODP_LAT_BUCKETS; i++) {
+		n[i] = atomic64_read(&rxe_odp_lat[i]);
+		total += n[i];
+	}
+	seq_printf(m, "faults %llu\n", total);
+	for (j = 0; j < ARRAY_SIZE(pct); j++) {
+		acc = 0;
+		for (i = 0; i < RXE_ODP_LAT_BUCKETS - 1; i++) {
+			acc += n[i];
+			if (acc * 100 >= total * pct[j])
+				break;
+		}
+		/* the upper bound of the bucket the percentile falls in */
+		seq_printf(m, "p%u_us_below %llu\n", pct[j],
+			   total ? 1ULL << i : 0);
+	}
+	seq_printf(m, "max_us %lld\n", atomic64_read(&rxe_odp_lat_max));
+	for (i = 0; i < RXE_ODP_LAT_BUCKETS - 1; i++)
+		seq_printf(m, "below_us %llu %llu\n", 1ULL << i, n[i]);
+	seq_printf(m, "longer %llu\n", n[RXE_ODP_LAT_BUCKETS - 1]);
+	return 0;
+}
+
+static int rxe_odp_lat_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, rxe_odp_lat_show, NULL);
+}
+
+static ssize_t rxe_odp_lat_write(struct file *file, const char __user *buf,
+				 size_t len, loff_t *ppos)
+{
+	unsigned int i;
+
+	for (i = 0; i < RXE_ODP_LAT_BUCKETS; i++)
+		atomic64_set(&rxe_odp_lat[i], 0);
+	atomic64_set(&rxe_odp_lat_max, 0);
+	return len;
+}
+
+static const struct file_operations rxe_odp_lat_fops = {
+	.owner = THIS_MODULE,
+	.open = rxe_odp_lat_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.write = rxe_odp_lat_write,
+	.release = single_release,
+};
+
+static u64 rxe_odp_npages(u64 va, u64 len)
+{
+	return (ALIGN(va + len, PAGE_SIZE) - ALIGN_DOWN(va, PAGE_SIZE)) >>
+	       PAGE_SHIFT;
+}
+
+/*
+ * Is every page of [iova, iova + len) of the MR mirrored for @flags? Never
+ * faults and never creates an implicit MR's chunk.
+ */
+static bool rxe_odp_present(struct rxe_odp *odp, u64 iova, u64 len,
+			    unsigned int flags)
+{
+	struct rxe_odp_chunk *chunk;
+	bool ok = true;
+	u64 va, n;
+
+	if (!odp->implicit) {
+		va = odp->start + (iova - odp->iova);
+		return sodp_range_present(odp->range, va, len, flags) ==
+		       rxe_odp_npages(va, len);
+	}
+	for (va = iova; len && ok; va += n, len -= n) {
+		n = min_t(u64, len, RXE_ODP_CHUNK_SIZE -
+				    (va & (RXE_ODP_CHUNK_SIZE - 1)));
+		rcu_read_lock();
+		chunk = xa_load(&odp->chunks, va >> RXE_ODP_CHUNK_SHIFT);
+		if (chunk && !kref_get_unless_zero(&chunk->ref))
+			chunk = NULL;
+		rcu_read_unlock();
+		if (!chunk)
+			return false;
+		ok = sodp_range_present(chunk->range, va, n, flags) ==
+		     rxe_odp_npages(va, n);
+		rxe_odp_chunk_put(chunk);
+	}
+	return ok;
+}
+
+/* Drop what a queued fault held; wake a deregistration waiting for it. */
+static void rxe_odp_fault_release(struct rxe_mr *mr)
+{
+	struct rxe_odp *odp = mr->odp;
+
+	if (atomic_dec_and_test(&odp->faults_inflight))
+		wake_up(&odp->faults_done);
+	rxe_put(mr);
+}
+
+static void rxe_odp_fault_work(struct work_struct *work)
+{
+	struct rxe_odp_fault *f = container_of(work, struct rxe_odp_fault,
+					       work);
+	struct rxe_qp *qp = f->qp;
+	struct rxe_dev *rxe = to_rdev(qp->ibqp.device);
+	struct rxe_mr *mr = f->mr;
+	struct rxe_odp_prefetch_sge s = {
+		.mr = mr,
+		.addr = f->iova,
+		.length = f->len,
+	};
+	unsigned long deadline;
+	struct rxe_task *wake;
+	int err;
+
+	/* in pieces: stops early once the MR is being deregistered */
+	err = rxe_odp_prefetch_sge(&s, f->flags);
+	rxe_odp_lat_add(ktime_us_delta(ktime_get(), f->queued));
+
+	spin_lock_bh(&f->lock);
+	if (!err) {
+		f->since = 0;
+	} else if (rxe_odp_transient(err)) {
+		deadline = f->since + msecs_to_jiffies(odp_fault_deadline_ms);
+		if (!f->since)
+			f->since = jiffies ?: 1;
+		else if (time_after(jiffies, deadline))
+			err = -EIO;
+	}
+	if (err && !rxe_odp_transient(err)) {
+		f->err = err;
+		f->err_lkey = mr->lkey;
+		f->err_iova = f->iova;
+		f->err_len = f->len;
+		f->since = 0;
+	}
+	f->mr = NULL;
+	f->busy = false;
+	wake = f->dying ? NULL : f->wake;
+	spin_unlock_bh(&f->lock);
+
+	if (err && !rxe_odp_transient(err)) {
+		rxe_counter_inc(rxe, RXE_CNT_ODP_FAULT_ERRORS);
+		rxe_info_mr(mr, "deferred ODP %s fault of %u bytes at iova %#llx failed (%d): %s\n",
+			    s.length && (f->flags & SODP_WRITE) ? "write" : "read",
+			    s.length, s.addr, err, rxe_odp_cause(err));
+	}
+	rxe_odp_fault_release(mr);
+	if (wake)
+		rxe_sched_task(wake);
+	rxe_put(qp);
+}
+
+/*
+ * Queue a fault of [iova, iova + len) of @mr on slot @f. Returns 0 when the
+ * caller should fault in line instead (the page was in the last fault's
+ * window); -EAGAIN
+ * (queued, or one is already pending: wait or RNR either way), or the error
+ * a fault of this span already ended with, which it hands over once.
+ */
+static int rxe_odp_defer(struct rxe_qp *qp, struct rxe_odp_fault *f,
+			 struct rxe_task *wake, struct rxe_mr *mr, u64 iova,
+			 u32 len, unsigned int flags)
+{
+	struct rxe_dev *rxe = to_rdev(qp->ibqp.device);
+	int err = -EAGAIN;
+
+	spin_lock_bh(&f->lock);
+	if (f->busy || f->dying)
+		goto out;
+	if (f->err && f->err_lkey == mr->lkey && iova >= f->err_iova &&
+	    iova - f->err_iova < f->err_len) {
+		err = f->err;
+		f->err = 0;
+		goto out;
+	}
+	/*
+	 * A page of the last fault's window missing again: the mm took it
+	 * back before the request got to it (reclaim or migration in a
+	 * loop). Fault in line, where the access runs under the range lock
+	 * right after its fault and so cannot lose the page again; deferring
+	 * again could race the mm forever.
+	 */
+	if (f->last_lkey == mr->lkey && iova >= f->last_iova &&
+	    iova - f->last_iova < f->last_len) {
+		err = 0;
+		goto out;
+	}
+	f->last_lkey = mr->lkey;
+	f->last_iova = iova;
+	f->last_len = len;
+	f->busy = true;
+	rxe_get(qp);
+	rxe_get(mr);
+	atomic_inc(&mr->odp->faults_inflight);
+	f->mr = mr;
+	f->iova = iova;
+	f->len = len;
+	f->flags = flags;
+	f->wake = wake;
+	f->queued = ktime_get();
+	queue_work(rxe->odp_fault_wq, &f->work);
+	rxe_counter_inc(rxe, RXE_CNT_ODP_FAULTS_DEFERRED);
+out:
+	spin_unlock_bh(&f->lock);
+	return err;
+}
+
+/*
+ * 0 when [iova, iova + len) of @mr is mirrored for @flags, or is none of
+ * our business (not ODP, out of the MR's range: the access reports that).
+ * Otherwise defer a fault of up to @window bytes from @iova (the rest of
+ * the request, at most odp_fault_window, at least @len) and return what
+ * rxe_odp_defer() returns.
+ */
+static int rxe_odp_need(struct rxe_qp *qp, struct rxe_odp_fault *f,
+			struct rxe_task *wake, struct rxe_mr *mr, u64 iova,
+			u32 len, u32 window, unsigned int flags)
+{
+	if (!mr || !mr->odp || !len || mr_check_range(mr, iova, len))
+		return 0;
+	/* deregistration has begun: the request fails, as with no MR */
+	if (READ_ONCE(mr->state) != RXE_MR_STATE_VALID)
+		return -EFAULT;
+	if (rxe_odp_present(mr->odp, iova, len, flags))
+		return 0;
+	window = max(min(window, READ_ONCE(odp_fault_window)), len);
+	if (mr_check_range(mr, iova, window))
+		window = len;
+	return rxe_odp_defer(qp, f, wake, mr, iova, window, flags);
+}
+
+/*
+ * rxe_odp_need() for the buffers of a WQE, @len bytes from @dma's current
+ * position; MRs are looked up with @access. Lookup failures and short
+ * buffers are left to copy_data() to report.
+ */
+static int rxe_odp_dma_need(struct rxe_qp *qp, struct rxe_odp_fault *f,
+			    struct rxe_task *wake, struct rxe_dma_info *dma,
+			    u32 len, int access, unsigned int flags)
+{
+	u32 i, off = dma->sge_offset, n;
+	struct rxe_mr *mr;
+	int err = 0;
+
+	if (!atomic_read(&rxe_odp_nr_mrs) || len > dma->resid)
+		return 0;
+	for (i = dma->cur_sge; len && !err && i < dma->num_sge; i++, off = 0) {
+		struct rxe_sge *sge = &dma->sge[i];
+
+		if (off >= sge->length)
+			continue;
+		n = min(len, sge->length - off);
+		mr = lookup_mr(qp->pd, access, sge->lkey, RXE_LOOKUP_LOCAL);
+		if (!mr)
+			return 0;
+		err = rxe_odp_need(qp, f, wake, mr, sge->addr + off, n,
+				   sge->length - off, flags);
+		rxe_put(mr);
+		len -= n;
+	}
+	return err;
+}
+
+static enum resp_states rxe_odp_resp_state(int err, bool stall)
+{
+	if (!err)
+		return RESPST_NONE;
+	if (err != -EAGAIN)
+		return RESPST_ERR_RKEY_VIOLATION;
+	return stall ? RESPST_ODP_STALL : RESPST_ERR_ODP_RNR;
+}
+
+/**
+ * rxe_odp_resp_need - let a responder access go on only with its pages in
+ * @qp: the QP
+ * @mr: the MR the request targets (NULL, or not ODP: nothing to do)
+ * @iova: first byte this packet accesses
+ * @len: bytes this packet accesses
+ * @window: bytes of the request from @iova on (a deferred fault brings up
+ *	to odp_fault_window of them in)
+ * @flags: SODP_WRITE for WRITE and atomics, 0 for READ
+ * @stall: READ and atomics: the response waits (RESPST_ODP_STALL) and the
+ *	fault worker schedules the responder again; otherwise the request is
+ *	refused with an RNR NAK (RESPST_ERR_ODP_RNR) and sent again later
+ *	(the worker schedules the responder either way)
+ *
+ * Only RC QPs defer; UC and UD fault in line, as they cannot be asked to
+ * retry. Never sleeps.
+ *
+ * Returns RESPST_NONE to go on, RESPST_ODP_STALL or RESPST_ERR_ODP_RNR when
+ * a fault is pending, RESPST_ERR_RKEY_VIOLATION when a fault of the span
+ * failed for good.
+ */
+enum resp_states rxe_odp_resp_need(struct rxe_qp *qp, struct rxe_mr *mr,
+				   u64 iova, u32 len, u32 window,
+				   unsigned int flags, bool stall)
+{
+	if (qp_type(qp) != IB_QPT_RC)
+		return RESPST_NONE;
+	/*
+	 * The responder is always scheduled when the fault is done: a READ
+	 * may have stalled behind a WRITE's fault while it was pending.
+	 */
+	return rxe_odp_resp_state(rxe_odp_need(qp, &qp->odp.resp,
+					       &qp->recv_task, mr, iova, len,
+					       window, flags),
+				  stall);
+}
+
+/**
+ * rxe_odp_resp_need_dma - rxe_odp_resp_need() for a SEND's receive buffers
+ * @qp: the QP
+ * @dma: the receive WQE's buffers, at the position the packet lands
+ * @len: the packet's payload
+ *
+ * Returns RESPST_NONE, RESPST_ERR_ODP_RNR or RESPST_ERR_RKEY_VIOLATION.
+ */
+enum resp_states rxe_odp_resp_need_dma(struct rxe_qp *qp,
+				       struct rxe_dma_info *dma, u32 len)
+{
+	if (qp_type(qp) != IB_QPT_RC)
+		return RESPST_NONE;
+	return rxe_odp_resp_state(rxe_odp_dma_need(qp, &qp->odp.resp,
+						   &qp->recv_task, dma, len,
+						   IB_ACCESS_LOCAL_WRITE,
+						   SODP_WRITE),
+				  false);
+}
+
+/**
+ * rxe_odp_retryable - may a failed ODP access be retried rather than fail?
+ * @qp: the QP
+ * @err: the access's errno
+ *
+ * True on an RC QP for a passing failure (rxe_odp_transient()).
+ */
+bool rxe_odp_retryable(struct rxe_qp *qp, int err)
+{
+	return qp_type(qp) == IB_QPT_RC && rxe_odp_transient(err);
+}
+
+/**
+ * rxe_odp_req_need - let the requester use a send WQE's buffers only when in
+ * @qp: the QP
+ * @wqe: the WQE the next packet comes from
+ *
+ * Called before anything of the WQE is started in this pass (fence, read
+ * credits), so a WQE that waits holds nothing. SEND and WRITE check the
+ * bytes their next packet copies; READ and atomics check where their
+ * response lands (the first odp_fault_window bytes of a READ: the completer
+ * faults the rest in line if it must). Never sleeps.
+ *
+ * Returns 0 to go on; -EAGAIN when a fault was deferred: the send task is
+ * scheduled again when it is done; or the error a fault of the buffer
+ * ended with.
+ */
+int rxe_odp_req_need(struct rxe_qp *qp, struct rxe_send_wqe *wqe)
+{
+	struct rxe_odp_fault *f = &qp->odp.req;
+	struct rxe_task *wake = &qp->send_task;
+	u32 len;
+
+	if (!atomic_read(&rxe_odp_nr_mrs) ||
+	    (wqe->wr.send_flags & IB_SEND_INLINE))
+		return 0;
+	switch (wqe->wr.opcode) {
+	case IB_WR_RDMA_READ:
+		len = min(wqe->dma.resid, READ_ONCE(odp_fault_window));
+		return rxe_odp_dma_need(qp, f, wake, &wqe->dma, len,
+					IB_ACCESS_LOCAL_WRITE, SODP_WRITE);
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		return rxe_odp_dma_need(qp, f, wake, &wqe->dma, sizeof(u64),
+					IB_ACCESS_LOCAL_WRITE, SODP_WRITE);
+	case IB_WR_SEND:
+	case IB_WR_SEND_WITH_IMM:
+	case IB_WR_SEND_WITH_INV:
+	case IB_WR_RDMA_WRITE:
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		len = wqe->dma.resid;
+		if (qp_type(qp) == IB_QPT_RC || qp_type(qp) == IB_QPT_UC)
+			len = min(len, qp->mtu);
+		return rxe_odp_dma_need(qp, f, wake, &wqe->dma, len, 0, 0);
+	default:
+		return 0;
+	}
+}
+
+/**
+ * rxe_odp_qp_init - set up a new QP's deferred-fault slots
+ * @qp: the QP (zeroed)
+ */
+void rxe_odp_qp_init(struct rxe_qp *qp)
+{
+	struct rxe_odp_fault *slots[] = { &qp->odp.resp, &qp->odp.req };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(slots); i++) {
+		INIT_WORK(&slots[i]->work, rxe_odp_fault_work);
+		spin_lock_init(&slots[i]->lock);
+		slots[i]->qp = qp;
+	}
+}
+
+/**
+ * rxe_odp_qp_stop - cancel a QP's deferred faults before it is destroyed
+ * @qp: the QP
+ *
+ * Nothing is queued for the QP afterwards. Waits for a fault that is
+ * running; drops what a queued one held. Sleeps.
+ */
+void rxe_odp_qp_stop(struct rxe_qp *qp)
+{
+	struct rxe_odp_fault *slots[] = { &qp->odp.resp, &qp->odp.req };
+	struct rxe_odp_fault *f;
+	struct rxe_mr *mr;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(slots); i++) {
+		f = slots[i];
+		spin_lock_bh(&f->lock);
+		f->dying = true;
+		spin_unlock_bh(&f->lock);
+		if (!cancel_work_sync(&f->work))
+			continue;
+		/* it never ran: drop what rxe_odp_defer() took */
+		spin_lock_bh(&f->lock);
+		mr = f->mr;
+		f->mr = NULL;
+		f->busy = false;
+		spin_unlock_bh(&f->lock);
+		rxe_odp_fault_release(mr);
+		rxe_put(qp);
+	}
+}
+
+/**
+ * rxe_odp_mr_dereg_wait - wait until no deferred fault uses an MR
+ * @mr: the MR, already marked invalid (a running fault stops after its
+ *	current piece)
+ *
+ * No time limit: rxe's pool cleanup frees an object after 50 s even with
+ * references left, and a fault must not outlive its MR. Sleeps.
+ */
+void rxe_odp_mr_dereg_wait(struct rxe_mr *mr)
+{
+	if (mr->odp)
+		wait_event(mr->odp->faults_done,
+			   !atomic_read(&mr->odp->faults_inflight));
+}
+
+/**
+ * rxe_odp_dev_init - create a device's fault workqueue
+ * @rxe: the device
+ * @name: its name
+ *
+ * At most odp_fault_workers deferred faults of the device run at once.
+ * Returns 0 or -ENOMEM.
+ */
+int rxe_odp_dev_init(struct rxe_dev *rxe, const char *name)
+{
+	rxe->odp_fault_wq = alloc_workqueue("rxe_odp_fault/%s",
+					    WQ_UNBOUND | WQ_MEM_RECLAIM,
+					    max(odp_fault_workers, 1U), name);
+	return rxe->odp_fault_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * rxe_odp_dev_cleanup - destroy a device's fault workqueue (no QP is left)
+ * @rxe: the device
+ */
+void rxe_odp_dev_cleanup(struct rxe_dev *rxe)
+{
+	if (rxe->odp_fault_wq)
+		destroy_workqueue(rxe->odp_fault_wq);
+	rxe->odp_fault_wq = NULL;
+}
+
 /* ---- rdma netlink: resource and statistics ---- */
 
 /**
@@ -711,17 +1278,19 @@ static int rxe_odp_put_stats(struct sk_buff *msg, const struct sodp_stats *s)
 		const char *name;
 		u64 value;
 	} *e, entries[] = {
-		{ "page_faults", s->faults },
+		/* mlx5's names, with mlx5's meaning: pages, or handled events */
+		{ "page_faults", s->pages_faulted },
 		{ "page_faults_handled", s->faults_handled },
-		{ "pages_faulted", s->pages_faulted },
+		{ "page_invalidations", s->pages_invalidated },
+		{ "page_invalidations_handled", s->invalidations_handled },
+		{ "page_prefetch", s->pages_prefetched },
+		/* our own */
+		{ "fault_requests", s->faults },
 		{ "huge_mappings", s->huge_mappings },
 		{ "fault_retries", s->fault_retries },
 		{ "fault_timeouts", s->fault_timeouts },
 		{ "fault_errors", s->fault_errors },
-		{ "page_invalidations", s->invalidations },
-		{ "page_invalidations_handled", s->invalidations_handled },
-		{ "pages_invalidated", s->pages_invalidated },
-		{ "page_prefetch", s->pages_prefetched },
+		{ "invalidation_calls", s->invalidations },
 		{ "pages_dirtied", s->pages_dirtied },
 		{ "peer_maps", s->peer_maps },
 		{ "peer_refusals", s->peer_refusals },
@@ -762,12 +1331,17 @@ int rxe_odp_fill_stat_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 /* ---- module ---- */
 
 /**
- * rxe_odp_init - create the ODP workqueue (at module load)
+ * rxe_odp_init - create the ODP workqueue and debugfs rxe_odp/ (at load)
  */
 int rxe_odp_init(void)
 {
 	rxe_odp_wq = alloc_workqueue("rxe_odp", WQ_UNBOUND, 0);
-	return rxe_odp_wq ? 0 : -ENOMEM;
+	if (!rxe_odp_wq)
+		return -ENOMEM;
+	rxe_odp_debugfs = debugfs_create_dir("rxe_odp", NULL);
+	debugfs_create_file("fault_latency_us", 0600, rxe_odp_debugfs, NULL,
+			    &rxe_odp_lat_fops);
+	return 0;
 }
 
 /**
@@ -775,5 +1349,6 @@ int rxe_odp_init(void)
  */
 void rxe_odp_exit(void)
 {
+	debugfs_remove_recursive(rxe_odp_debugfs);
 	destroy_workqueue(rxe_odp_wq);
 }

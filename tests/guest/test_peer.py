@@ -13,7 +13,6 @@ import re
 import select
 import subprocess
 import time
-import warnings
 
 import pytest
 
@@ -271,20 +270,13 @@ def test_migrations_racing_rdma_for_a_minute(gid):
     assert out["migrations"] >= 20 and out["pages_moved"] >= 64 * 10, out
     assert d["odp_peer_maps"] > 0, d          # RDMA met pages on the device
     assert d["odp_pages_invalidated"] > 0, d  # and migrations took them away
-    # An RDMA may fail (the program repeats it; 20 failures in a row fail
-    # the program) only because its fault kept losing the race with the
-    # migrations: -ETIMEDOUT after 1 s of retries, or -EAGAIN after 16
-    # faults of one page. How often depends on how slow the guest is (TCG on
-    # a busy host: from 1% to most of the rounds), so it is reported, not
-    # bounded. Every other cause fails the test.
+    # A fault that loses the race with the migrations (-ETIMEDOUT, -EAGAIN)
+    # is a passing failure: the request is retried (RNR NAK for the WRITE,
+    # a held response for the READ), never failed (issue 11).
+    assert out["rdma_errors"] == 0, (out, d)
     causes = re.findall(r"ODP \w+ of \d+ bytes at \w+ 0x[0-9a-f]+ failed \((-?\d+)\)", log)
     assert set(causes) <= {"-110", "-11"}, log
-    assert bool(causes) == bool(out["rdma_errors"]), (out, log)
-    if out["rdma_errors"]:
-        warnings.warn(f"stress: {out['rdma_errors']} RDMA operations in "
-                      f"{out['iterations']} rounds were repeated after their fault "
-                      f"gave up racing migrations ({d['odp_fault_timeouts']} fault "
-                      f"timeouts)")
+    assert d["odp_deferred_fault_errors"] == 0, d
 
 
 def test_unload_dpmem_under_odp_mrs_mapping_its_pages(gid, importers):
@@ -305,7 +297,7 @@ def test_unload_dpmem_under_odp_mrs_mapping_its_pages(gid, importers):
                          dmesg()[log0:]), dmesg()[log0:]
         # the pages left the device under the MR: its mirror let go of them
         mr1 = mr_stats(lkey)
-        assert mr1["pages_invalidated"] - mr0["pages_invalidated"] >= npages, (mr0, mr1)
+        assert mr1["page_invalidations"] - mr0["page_invalidations"] >= npages, (mr0, mr1)
         prog.go_on()  # READ (old bytes), WRITE, READ, CPU read: all agree
         assert "DONE" in prog.text.split()
     finally:

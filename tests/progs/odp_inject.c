@@ -31,10 +31,12 @@
  * mirror-attr modes: for K = 1, 2, ... the K-th allocation the mirror is
  * asked about (softodp_mirror/fail: probability 100, times 1, space K), in
  * any task, fails; these reach the kernel workers (the rxe task, the
- * rxe_odp prefetch worker), which fail-nth cannot. The loop ends at the
- * first K that does not fire. A failed responder (or requester) access must
- * complete with an error status of its table; the QPs are then reconnected
- * and the same transfer must work and move the right bytes.
+ * rxe_odp fault and prefetch workers), which fail-nth cannot. The loop ends
+ * at the first K that does not fire. On an RC QP a fault that fails for
+ * want of memory is retried (the transfer then succeeds: "absorbed"); a
+ * transfer that fails anyway must complete with an error status of its
+ * table; the QPs are then reconnected and the same transfer must work and
+ * move the right bytes.
  *   worker-write       RDMA WRITE into a fresh implicit MR (the responder
  *                      creates the chunk)
  *   worker-read        RDMA READ from one

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rxe on-demand paging: the state a QP keeps for faults taken off its data
+ * path (rxe_odp.c, "deferred faults").
+ */
+#ifndef RXE_ODP_H
+#define RXE_ODP_H
+
+#include <linux/ktime.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/workqueue.h>
+
+struct rxe_mr;
+struct rxe_qp;
+struct rxe_task;
+
+/**
+ * struct rxe_odp_fault - one fault a QP side handed to its device's worker
+ * @work: runs on the device's fault workqueue
+ * @qp: the QP this slot is part of
+ * @wake: the task to schedule when the fault is done (the responder's or
+ *	the requester's)
+ * @lock: protects @busy, @dying and the remembered error; a leaf lock,
+ *	taken from the rxe tasks and the worker, never from hard irq
+ * @busy: a fault is queued or running; the fields below it belong to the
+ *	worker until it clears @busy
+ * @dying: the QP is being destroyed: nothing is queued any more
+ * @mr: the MR to fault (a reference is held while @busy)
+ * @iova: first byte
+ * @len: bytes
+ * @flags: SODP_WRITE or 0
+ * @queued: when the fault was queued, for the latency histogram
+ * @err: the last fault failed for good (-EFAULT, -EPERM): the request that
+ *	meets an absent page of [@err_iova, + @err_len) of MR @err_lkey next
+ *	fails instead of faulting again
+ * @err_lkey: see @err
+ * @err_iova: see @err
+ * @err_len: see @err
+ * @last_lkey: MR of the last fault queued (under @lock)
+ * @last_iova: first byte of its window
+ * @last_len: bytes of its window
+ * @since: jiffies of the first of a run of transient failures on the same
+ *	span (0: none); past rxe_odp_fault_deadline they count as permanent
+ */
+struct rxe_odp_fault {
+	struct work_struct work;
+	struct rxe_qp *qp;
+	struct rxe_task *wake;
+	spinlock_t lock;	/* see @lock above */
+	bool busy;
+	bool dying;
+	struct rxe_mr *mr;
+	u64 iova;
+	u32 len;
+	unsigned int flags;
+	ktime_t queued;
+	int err;
+	u32 err_lkey;
+	u64 err_iova;
+	u32 err_len;
+	u32 last_lkey;
+	u64 last_iova;
+	u32 last_len;
+	unsigned long since;
+};
+
+/**
+ * struct rxe_odp_qp - a QP's deferred-fault slots, one per side
+ * @resp: the responder's (remote WRITE, SEND, READ, atomics)
+ * @req: the requester's (local SGEs of a send WQE)
+ * @keep_srq_wqe: the responder refused the packet that took a WQE from the
+ *	SRQ with an RNR NAK; the packet's retry uses that WQE again instead of
+ *	taking another (responder task only)
+ *
+ * One fault per side is outstanding at a time: a second miss while one is
+ * pending is answered like the first (RNR NAK or wait) without queueing.
+ */
+struct rxe_odp_qp {
+	struct rxe_odp_fault resp;
+	struct rxe_odp_fault req;
+	bool keep_srq_wqe;
+};
+
+#endif /* RXE_ODP_H */
