@@ -6,11 +6,12 @@
 #   make demo      the main job: boot the VM and show what softodp does
 #   make vm-run CMD='...'   run CMD in the test VM with our modules and rxe0 up
 #   make checkpatch         checkpatch.pl --strict over our kernel code
+#   make bench-odp / bench-peer / bench-rnr   benchmarks, side by side in one VM
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 TOP := $(CURDIR)
 
-.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean bench-odp bench-peer soak
+.PHONY: all deps kernel modules userspace check demo vm-run checkpatch clean bench-odp bench-peer bench-rnr soak
 
 all: modules userspace
 
@@ -43,6 +44,9 @@ bench-odp: all
 
 bench-peer: all
 	@SOFTODP_VM_MEM=3072M scripts/vm-run /usr/bin/python3 bench/peer.py
+
+bench-rnr: all
+	@scripts/vm-run /usr/bin/python3 bench/rnr.py
 
 soak: all
 	@scripts/soak $(or $(SECONDS),60)

@@ -97,7 +97,7 @@ static void to_rts(struct vctx *v, struct ibv_qp *qp, uint32_t remote_qpn)
 	if (v->type == IBV_QPT_RC) {
 		a.timeout = 18;	/* 1 s: TCG guests on a busy host are slow */
 		a.retry_cnt = 7;
-		a.rnr_retry = 7;
+		a.rnr_retry = vctx_rnr_retry;
 		a.max_rd_atomic = 16;
 		mask |= IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
 			IBV_QP_MAX_QP_RD_ATOMIC;
@@ -234,6 +234,8 @@ static enum ibv_wc_status wait_wc(struct vctx *v, uint64_t wr_id)
 }
 
 static uint64_t next_wr_id = 1000;
+
+int vctx_rnr_retry = 7;
 
 enum ibv_wc_status vctx_rdma(struct vctx *v, enum ibv_wr_opcode op,
 			     struct ibv_mr *lmr, void *laddr, size_t len,

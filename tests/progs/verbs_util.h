@@ -34,6 +34,9 @@ struct vctx {
 
 #define VCTX_SRQ 1
 
+/* rnr_retry of RC QPs connected from now on (7, the default: no limit) */
+extern int vctx_rnr_retry;
+
 void vctx_open(struct vctx *v, const char *dev, int gidx,
 	       enum ibv_qp_type type, int flags);
 void vctx_close(struct vctx *v);

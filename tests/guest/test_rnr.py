@@ -1,0 +1,222 @@
+"""ODP faults never break a connection (issue 11): faults are deferred to a
+worker; WRITE and SEND get RNR NAKs, READ and atomic responses and the
+requester's own buffers wait; only real errors end a request."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from rdma import BIN, counter_delta, hw_counters, live_objects, mr_stats, wait_live
+from test_prefetch import provider_env
+
+ODP_RNR = os.path.join(BIN, "odp_rnr")
+DELAY = "/sys/kernel/debug/softodp_mirror/fault_delay_ms"
+LATENCY = "/sys/kernel/debug/rxe_odp/fault_latency_us"
+
+# what answers a fault on each side (docs/odp.md, "Deferred faults")
+RNR_OPS = ["write", "send", "srq-send"]
+STALL_OPS = ["read", "fadd", "cswap"]
+LOCAL_OPS = ["local-send", "local-read"]
+COUNTER = {**{op: "odp_rnr_naks" for op in RNR_OPS},
+           **{op: "odp_fault_stalls" for op in STALL_OPS},
+           **{op: "odp_local_fault_waits" for op in LOCAL_OPS}}
+
+
+@pytest.fixture
+def fault_delay():
+    """Set the mirror's test delay (every fault with work sleeps first)."""
+    def set_delay(ms):
+        with open(DELAY, "w") as f:
+            f.write(str(ms))
+    yield set_delay
+    set_delay(0)
+
+
+def odp_rnr(gid, *args, timeout=600):
+    r = subprocess.run([ODP_RNR, "-d", "rxe0", "-g", gid, *args], capture_output=True,
+                       text=True, timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
+
+
+def status_of(out):
+    return [line.split("=", 1)[1] for line in out.splitlines() if line.startswith("status=")][0]
+
+
+@pytest.mark.parametrize("op", RNR_OPS + STALL_OPS + LOCAL_OPS)
+def test_absent_pages_are_faulted_off_the_data_path_and_the_op_succeeds(gid, op):
+    before = hw_counters()
+    rc, out = odp_rnr(gid, "slow", op)
+    d = counter_delta(before, hw_counters())
+    assert rc == 0 and status_of(out) == "success", out
+    assert d["odp_faults_deferred"] >= 1, d
+    assert d[COUNTER[op]] >= 1, d
+    assert d["odp_deferred_fault_errors"] == 0, d
+    if op in RNR_OPS:
+        # every RNR NAK of ours reached the requester, which retried
+        assert d["rcvd_rnr_err"] >= d["odp_rnr_naks"], d
+        assert d["retry_rnr_exceeded_err"] == 0, d
+    else:
+        assert d["odp_rnr_naks"] == 0, d
+
+
+@pytest.mark.parametrize("op", RNR_OPS + STALL_OPS + LOCAL_OPS)
+def test_a_fault_that_takes_seconds_completes_with_rnr_retry_7(gid, op, fault_delay):
+    fault_delay(1500)
+    t0 = time.monotonic()
+    rc, out = odp_rnr(gid, "-R", "7", "slow", op)
+    took = time.monotonic() - t0
+    assert rc == 0 and status_of(out) == "success", out
+    assert took >= 1.5, (took, out)   # the fault really was slow
+
+
+@pytest.mark.parametrize("op", RNR_OPS + STALL_OPS + LOCAL_OPS)
+def test_with_rnr_retry_0_only_rnr_nak_ops_fail_and_say_rnr(gid, op, fault_delay):
+    # documented: a requester without RNR retries gets RNR_RETRY_EXC_ERR for a
+    # WRITE or SEND that meets an absent page; READ, atomics and its own
+    # buffers wait instead and complete
+    fault_delay(1500)
+    before = hw_counters()
+    rc, out = odp_rnr(gid, "-R", "0", "slow", op)
+    d = counter_delta(before, hw_counters())
+    if op in RNR_OPS:
+        assert rc == 2 and status_of(out) == "RNR retry counter exceeded", out
+        assert d["retry_rnr_exceeded_err"] == 1, d
+    else:
+        assert rc == 0 and status_of(out) == "success", out
+
+
+@pytest.mark.parametrize("churn", ["invalidations", "dpmem-migrations"])
+def test_storm_never_breaks_a_connection(gid, churn):
+    # WRITE + READ back, SEND and FETCH_ADD on ODP MRs for 30 s while a thread
+    # pages them out, flips PROT_EXEC and zaps a WRITE target (and moves them
+    # to dpmem and back): the program fails on any error completion or wrong
+    # byte
+    before = hw_counters()
+    args = ["-m"] if churn == "dpmem-migrations" else []
+    rc, out = odp_rnr(gid, *args, "storm", "30", timeout=900)
+    d = counter_delta(before, hw_counters())
+    assert rc == 0 and "OK" in out, out
+    stats = dict(kv.split("=") for kv in out.split("storm: ")[1].splitlines()[0].split())
+    assert int(stats["ops"]) >= 20 and int(stats["events"]) >= 100, stats
+    assert d["odp_faults_deferred"] > 0 and d["odp_rnr_naks"] > 0, d
+    assert d["odp_pages_invalidated"] > 0, d
+    assert d["odp_deferred_fault_errors"] == 0, d
+    if args:
+        assert int(stats["moved"]) > 0, stats
+
+
+def test_fault_latency_histogram_counts_every_deferred_fault(gid, fault_delay):
+    with open(LATENCY, "w") as f:
+        f.write("0")
+    before = hw_counters()
+    fault_delay(300)
+    rc, out = odp_rnr(gid, "slow", "write")
+    assert rc == 0, out
+    deferred = counter_delta(before, hw_counters())["odp_faults_deferred"]
+    with open(LATENCY) as f:
+        lines = dict(line.rsplit(" ", 1) for line in f.read().splitlines())
+    assert int(lines["faults"]) == deferred >= 1, (lines, deferred)
+    assert int(lines["max_us"]) >= 300_000, lines
+    assert int(lines["p99_us_below"]) > int(lines["max_us"]) or int(lines["longer"]) > 0, lines
+
+
+def test_permanent_error_still_ends_the_request_and_names_the_cause(gid):
+    # a WRITE into PROT_READ memory: the deferred fault fails for good and
+    # the retried WRITE ends with REM_ACCESS_ERR (odp_rdma checks it)
+    before = hw_counters()
+    r = subprocess.run([os.path.join(BIN, "odp_rdma"), "-d", "rxe0", "-g", gid, "mprotect"],
+                       capture_output=True, text=True, timeout=120)
+    d = counter_delta(before, hw_counters())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert d["odp_deferred_fault_errors"] >= 1, d
+    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+    assert "deferred ODP write fault" in log
+    assert "write to memory mapped without write permission" in log
+
+
+def test_killing_a_process_with_a_fault_in_flight_leaves_nothing(gid, fault_delay):
+    base = live_objects()
+    fault_delay(3000)
+    before = hw_counters()
+    p = subprocess.Popen([ODP_RNR, "-d", "rxe0", "-g", gid, "slow", "write"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while counter_delta(before, hw_counters())["odp_faults_deferred"] == 0:
+        assert time.monotonic() < deadline and p.poll() is None, "no fault was deferred"
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    # teardown waited for the fault (3 s at most), not rxe's 50 s pool limit
+    assert time.monotonic() - t0 < 20
+    fault_delay(0)
+    assert wait_live(base) == base
+
+
+def test_mr_counters_count_pages_the_way_mlx5_does(gid):
+    # a 64 KiB WRITE into an untouched ODP MR: page_faults counts the 16
+    # pages, page_faults_handled the faults; writing the present pages again
+    # faults nothing and counts nothing
+    p = subprocess.Popen([ODP_RNR, "-d", "rxe0", "-g", gid, "count", "2"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True, env=provider_env())
+    try:
+        line = p.stdout.readline().split()
+        assert line[0] == "MR", line
+        lkey = int(line[1])
+        s0 = mr_stats(lkey)
+        assert s0["page_faults"] == 0 and s0["fault_requests"] == 0, s0
+        for _ in range(2):
+            p.stdin.write("go\n")
+            p.stdin.flush()
+            assert p.stdout.readline().strip() == "WRITTEN"
+            s = mr_stats(lkey)
+            assert s["page_faults"] == 16, s
+            assert 1 <= s["page_faults_handled"] <= 16, s
+            assert s["page_faults_handled"] == s["fault_requests"], s
+            assert s["page_prefetch"] == 0 and s["fault_errors"] == 0, s
+            s1 = s if _ == 0 else s1
+        assert s == s1, (s1, s)   # the second WRITE found every page present
+    finally:
+        p.stdin.close()
+        assert p.wait(timeout=60) == 0
+
+
+def test_link_delete_and_module_unload_with_a_fault_in_flight(gid, fault_delay):
+    # a process with a deferred fault in flight (3 s); `rdma link delete`
+    # waits for it to close the device; it is killed mid-fault; the device
+    # goes, nothing is left and rdma_rxe unloads
+    from test_teardown import KO, sh
+    base = live_objects()
+    fault_delay(3000)
+    before = hw_counters()
+    p = subprocess.Popen([ODP_RNR, "-d", "rxe0", "-g", gid, "slow", "write"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    delete = None
+    try:
+        deadline = time.monotonic() + 60
+        while counter_delta(before, hw_counters())["odp_faults_deferred"] == 0:
+            assert time.monotonic() < deadline and p.poll() is None, "no fault was deferred"
+            time.sleep(0.05)
+        delete = subprocess.Popen(["rdma", "link", "delete", "rxe0"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=60)
+        out, _ = delete.communicate(timeout=60)
+        assert delete.returncode == 0, out
+        fault_delay(0)
+        assert not os.path.exists("/sys/class/infiniband/rxe0")
+        assert wait_live(base) == base
+        r = sh("rmmod rdma_rxe")
+        assert r.returncode == 0, r.stderr
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if not os.path.exists("/sys/module/rdma_rxe"):
+            assert sh(f"insmod {KO}").returncode == 0
+        if not os.path.exists("/sys/class/infiniband/rxe0"):
+            assert sh("rdma link add rxe0 type rxe netdev veth0").returncode == 0
+        from rdma import RxeDevice
+        assert RxeDevice("rxe0").wait_active(), "rxe0 did not come back ACTIVE"
+    assert odp_rnr(gid, "slow", "write")[0] == 0
