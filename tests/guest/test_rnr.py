@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from rdma import BIN, counter_delta, hw_counters, live_objects, mr_stats, wait_live
+from rdma import BIN, RxeDevice, counter_delta, hw_counters, live_objects, mr_stats, wait_live
 from test_prefetch import provider_env
+from test_teardown import KO, sh
 
 ODP_RNR = os.path.join(BIN, "odp_rnr")
 DELAY = "/sys/kernel/debug/softodp_mirror/fault_delay_ms"
@@ -136,16 +137,25 @@ def test_permanent_error_still_ends_the_request_and_names_the_cause(gid):
     assert "write to memory mapped without write permission" in log
 
 
-def test_killing_a_process_with_a_fault_in_flight_leaves_nothing(gid, fault_delay):
-    base = live_objects()
-    fault_delay(3000)
+def write_with_a_slow_fault_in_flight(gid, fault_delay, ms=3000):
+    """Start odp_rnr slow write with every fault taking `ms`; return the
+    process once its fault has been handed to the worker."""
+    fault_delay(ms)
     before = hw_counters()
     p = subprocess.Popen([ODP_RNR, "-d", "rxe0", "-g", gid, "slow", "write"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while counter_delta(before, hw_counters())["odp_faults_deferred"] == 0:
-        assert time.monotonic() < deadline and p.poll() is None, "no fault was deferred"
+        if time.monotonic() > deadline or p.poll() is not None:
+            p.kill()
+            raise AssertionError("no fault was deferred")
         time.sleep(0.05)
+    return p
+
+
+def test_killing_a_process_with_a_fault_in_flight_leaves_nothing(gid, fault_delay):
+    base = live_objects()
+    p = write_with_a_slow_fault_in_flight(gid, fault_delay)
     t0 = time.monotonic()
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=60)
@@ -187,18 +197,10 @@ def test_link_delete_and_module_unload_with_a_fault_in_flight(gid, fault_delay):
     # a process with a deferred fault in flight (3 s); `rdma link delete`
     # waits for it to close the device; it is killed mid-fault; the device
     # goes, nothing is left and rdma_rxe unloads
-    from test_teardown import KO, sh
     base = live_objects()
-    fault_delay(3000)
-    before = hw_counters()
-    p = subprocess.Popen([ODP_RNR, "-d", "rxe0", "-g", gid, "slow", "write"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = write_with_a_slow_fault_in_flight(gid, fault_delay)
     delete = None
     try:
-        deadline = time.monotonic() + 60
-        while counter_delta(before, hw_counters())["odp_faults_deferred"] == 0:
-            assert time.monotonic() < deadline and p.poll() is None, "no fault was deferred"
-            time.sleep(0.05)
         delete = subprocess.Popen(["rdma", "link", "delete", "rxe0"], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         p.send_signal(signal.SIGKILL)
@@ -217,6 +219,5 @@ def test_link_delete_and_module_unload_with_a_fault_in_flight(gid, fault_delay):
             assert sh(f"insmod {KO}").returncode == 0
         if not os.path.exists("/sys/class/infiniband/rxe0"):
             assert sh("rdma link add rxe0 type rxe netdev veth0").returncode == 0
-        from rdma import RxeDevice
         assert RxeDevice("rxe0").wait_active(), "rxe0 did not come back ACTIVE"
     assert odp_rnr(gid, "slow", "write")[0] == 0
