@@ -303,16 +303,15 @@ int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 	sodp_fault_delay();
 	old = sodp_mm_charge_begin(range->smm);
 	for (;;) {
-		start = sodp_first_missing(range, start, end, need);
-		if (start == end)
-			break;
 		next = min(end, start + SODP_FAULT_CHUNK * PAGE_SIZE);
 		ret = sodp_fault_chunk(range, start, next, flags);
 		if (ret)
 			break;
-		start = next;
 		/* a long fault (reclaim, swap-in) must not hog the CPU */
 		cond_resched();
+		start = sodp_first_missing(range, next, end, need);
+		if (start == end)
+			break;
 	}
 	sodp_mm_charge_end(old);
 	if (ret)

@@ -186,6 +186,20 @@ static void rxe_odp_chunk_emptied(void *data)
 		mod_delayed_work(rxe_odp_wq, &odp->reclaim, 0);
 }
 
+/* The chunk of index @idx with a reference, or NULL if there is none. */
+static struct rxe_odp_chunk *rxe_odp_chunk_find(struct rxe_odp *odp,
+						unsigned long idx)
+{
+	struct rxe_odp_chunk *chunk;
+
+	rcu_read_lock();
+	chunk = xa_load(&odp->chunks, idx);
+	if (chunk && !kref_get_unless_zero(&chunk->ref))
+		chunk = NULL;
+	rcu_read_unlock();
+	return chunk;
+}
+
 /* Find the chunk holding @va, creating it on first use; with a reference. */
 static struct rxe_odp_chunk *rxe_odp_chunk_get(struct rxe_odp *odp, u64 va)
 {
@@ -195,11 +209,7 @@ static struct rxe_odp_chunk *rxe_odp_chunk_get(struct rxe_odp *odp, u64 va)
 	struct mem_cgroup *memcg;
 
 	for (;;) {
-		rcu_read_lock();
-		chunk = xa_load(&odp->chunks, idx);
-		if (chunk && !kref_get_unless_zero(&chunk->ref))
-			chunk = NULL;
-		rcu_read_unlock();
+		chunk = rxe_odp_chunk_find(odp, idx);
 		if (chunk) {
 			WRITE_ONCE(chunk->last_used, jiffies);
 			return chunk;
@@ -838,11 +848,7 @@ static bool rxe_odp_present(struct rxe_odp *odp, u64 iova, u64 len,
 	for (va = iova; len && ok; va += n, len -= n) {
 		n = min_t(u64, len, RXE_ODP_CHUNK_SIZE -
 				    (va & (RXE_ODP_CHUNK_SIZE - 1)));
-		rcu_read_lock();
-		chunk = xa_load(&odp->chunks, va >> RXE_ODP_CHUNK_SHIFT);
-		if (chunk && !kref_get_unless_zero(&chunk->ref))
-			chunk = NULL;
-		rcu_read_unlock();
+		chunk = rxe_odp_chunk_find(odp, va >> RXE_ODP_CHUNK_SHIFT);
 		if (!chunk)
 			return false;
 		ok = sodp_range_present(chunk->range, va, n, flags) ==
@@ -874,12 +880,13 @@ static void rxe_odp_fault_work(struct work_struct *work)
 		.addr = f->iova,
 		.length = f->len,
 	};
+	unsigned int flags = f->flags;
 	unsigned long deadline;
 	struct rxe_task *wake;
 	int err;
 
 	/* in pieces: stops early once the MR is being deregistered */
-	err = rxe_odp_prefetch_sge(&s, f->flags);
+	err = rxe_odp_prefetch_sge(&s, flags);
 	rxe_odp_lat_add(ktime_us_delta(ktime_get(), f->queued));
 
 	spin_lock_bh(&f->lock);
@@ -893,10 +900,7 @@ static void rxe_odp_fault_work(struct work_struct *work)
 			err = -EIO;
 	}
 	if (err && !rxe_odp_transient(err)) {
-		f->err = err;
-		f->err_lkey = mr->lkey;
-		f->err_iova = f->iova;
-		f->err_len = f->len;
+		f->err = err;	/* for the slot's window, f->lkey/iova/len */
 		f->since = 0;
 	}
 	f->mr = NULL;
@@ -907,7 +911,7 @@ static void rxe_odp_fault_work(struct work_struct *work)
 	if (err && !rxe_odp_transient(err)) {
 		rxe_counter_inc(rxe, RXE_CNT_ODP_FAULT_ERRORS);
 		rxe_info_mr(mr, "deferred ODP %s fault of %u bytes at iova %#llx failed (%d): %s\n",
-			    s.length && (f->flags & SODP_WRITE) ? "write" : "read",
+			    flags & SODP_WRITE ? "write" : "read",
 			    s.length, s.addr, err, rxe_odp_cause(err));
 	}
 	rxe_odp_fault_release(mr);
@@ -917,11 +921,10 @@ static void rxe_odp_fault_work(struct work_struct *work)
 }
 
 /*
- * Queue a fault of [iova, iova + len) of @mr on slot @f. Returns 0 when the
- * caller should fault in line instead (the page was in the last fault's
- * window); -EAGAIN
- * (queued, or one is already pending: wait or RNR either way), or the error
- * a fault of this span already ended with, which it hands over once.
+ * Queue a fault of [iova, iova + len) of @mr on slot @f. Returns -EAGAIN
+ * (queued, or one is already pending: wait or RNR either way); for an
+ * address in the window of the slot's last fault, the error that fault
+ * ended with (handed over once), or else 0: fault in line instead.
  */
 static int rxe_odp_defer(struct rxe_qp *qp, struct rxe_odp_fault *f,
 			 struct rxe_task *wake, struct rxe_mr *mr, u64 iova,
@@ -933,32 +936,26 @@ static int rxe_odp_defer(struct rxe_qp *qp, struct rxe_odp_fault *f,
 	spin_lock_bh(&f->lock);
 	if (f->busy || f->dying)
 		goto out;
-	if (f->err && f->err_lkey == mr->lkey && iova >= f->err_iova &&
-	    iova - f->err_iova < f->err_len) {
+	/*
+	 * A page of the last fault's window missing: that fault failed for
+	 * good, or the mm took the page back before the request got to it
+	 * (reclaim or migration in a loop). In the second case fault in line,
+	 * where the access runs under the range lock right after its fault
+	 * and so cannot lose the page again; deferring again could race the
+	 * mm forever.
+	 */
+	if (f->lkey == mr->lkey && iova >= f->iova && iova - f->iova < f->len) {
 		err = f->err;
 		f->err = 0;
 		goto out;
 	}
-	/*
-	 * A page of the last fault's window missing again: the mm took it
-	 * back before the request got to it (reclaim or migration in a
-	 * loop). Fault in line, where the access runs under the range lock
-	 * right after its fault and so cannot lose the page again; deferring
-	 * again could race the mm forever.
-	 */
-	if (f->last_lkey == mr->lkey && iova >= f->last_iova &&
-	    iova - f->last_iova < f->last_len) {
-		err = 0;
-		goto out;
-	}
-	f->last_lkey = mr->lkey;
-	f->last_iova = iova;
-	f->last_len = len;
+	f->err = 0;
 	f->busy = true;
 	rxe_get(qp);
 	rxe_get(mr);
 	atomic_inc(&mr->odp->faults_inflight);
 	f->mr = mr;
+	f->lkey = mr->lkey;
 	f->iova = iova;
 	f->len = len;
 	f->flags = flags;

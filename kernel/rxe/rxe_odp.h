@@ -27,19 +27,15 @@ struct rxe_task;
  *	worker until it clears @busy
  * @dying: the QP is being destroyed: nothing is queued any more
  * @mr: the MR to fault (a reference is held while @busy)
+ * @lkey: its lkey; with @iova and @len, the window of the last fault
+ *	queued, kept after it is done (under @lock)
  * @iova: first byte
  * @len: bytes
  * @flags: SODP_WRITE or 0
  * @queued: when the fault was queued, for the latency histogram
- * @err: the last fault failed for good (-EFAULT, -EPERM): the request that
- *	meets an absent page of [@err_iova, + @err_len) of MR @err_lkey next
- *	fails instead of faulting again
- * @err_lkey: see @err
- * @err_iova: see @err
- * @err_len: see @err
- * @last_lkey: MR of the last fault queued (under @lock)
- * @last_iova: first byte of its window
- * @last_len: bytes of its window
+ * @err: the last fault failed for good (-EFAULT, -EPERM, -EIO): the request
+ *	that next meets an absent page of its window fails instead of faulting
+ *	again
  * @since: jiffies of the first of a run of transient failures on the same
  *	span (0: none); past rxe_odp_fault_deadline they count as permanent
  */
@@ -51,17 +47,12 @@ struct rxe_odp_fault {
 	bool busy;
 	bool dying;
 	struct rxe_mr *mr;
+	u32 lkey;
 	u64 iova;
 	u32 len;
 	unsigned int flags;
 	ktime_t queued;
 	int err;
-	u32 err_lkey;
-	u64 err_iova;
-	u32 err_len;
-	u32 last_lkey;
-	u64 last_iova;
-	u32 last_len;
 	unsigned long since;
 };
 
