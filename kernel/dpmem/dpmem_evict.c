@@ -9,16 +9,29 @@
  * at that moment (a CPU fault moving them, another instance pulling them)
  * are skipped and picked up by the next pass; they leave the device on
  * their own anyway.
+ *
+ * A page another instance has just pulled is unlocked by that migration's
+ * finalize before its last reference goes, so migrate_device_range() may
+ * still collect it. Its data and its memory cgroup charge went with it (the
+ * charge moves with the data): such a page is let go, not copied, and is
+ * freed by that last reference.
  */
 #include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/jiffies.h>
+#include <linux/memcontrol.h>
 #include <linux/migrate.h>
 #include <linux/sched/signal.h>
 
 #include "dpmem_priv.h"
 
 #define DPMEM_EVICT_WARN_MS	10000
+
+/* A collected page whose data has already left for another instance. */
+static bool dpmem_page_gone(struct page *page)
+{
+	return !mem_cgroup_disabled() && !folio_memcg(page_folio(page));
+}
 
 /* One pass over all of @dev's pfns. Returns the pages moved. */
 static unsigned long dpmem_evict_pass(struct dpmem_dev *dev)
@@ -39,6 +52,10 @@ static unsigned long dpmem_evict_pass(struct dpmem_dev *dev)
 			dst[i] = 0;
 			if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE))
 				continue;
+			if (dpmem_page_gone(spage)) {
+				src[i] &= ~MIGRATE_PFN_MIGRATE;
+				continue;
+			}
 			/* Data must not be lost: wait for memory. */
 			page = dpmem_copy_out(spage, NULL, 0,
 					      GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);

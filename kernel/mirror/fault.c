@@ -2,15 +2,34 @@
 /*
  * softodp mirror core: faulting pages in with hmm_range_fault().
  *
- * Fault sequence, per chunk of at most SODP_FAULT_CHUNK pages:
+ * A fault covers what its caller asks for, in pieces of at most
+ * SODP_FAULT_MAX_PAGES (the bound on one hmm_range_fault() call and its
+ * output array), each:
  *   seq = mmu_interval_read_begin(notifier)
  *   mmap_read_lock; hmm_range_fault(); mmap_read_unlock
  *     -EBUSY: an invalidation ran; start over
  *   spin_lock(range->lock)
  *   mmu_interval_read_retry(notifier, seq)? unlock and start over
  *   commit the entries; spin_unlock
- * until HMM_RANGE_DEFAULT_TIMEOUT, then -ETIMEDOUT. Each retry and each
- * chunk gives the CPU away if asked (the kernel may not preempt us).
+ * Each retry and each piece gives the CPU away if asked (the kernel may not
+ * preempt us).
+ *
+ * The notifier covers the whole range, so an invalidation anywhere in it
+ * (reclaim of another page of the MR, say) makes a piece start over. Under
+ * memory pressure every page a piece brings in makes reclaim run, and a big
+ * piece would almost never get through. So a piece that starts over is
+ * halved, down to SODP_FAULT_MIN_PAGES: what the failed passes brought in
+ * is still in the CPU page table, and a small piece commits it before the
+ * next invalidation comes. The next piece starts at the size the last one
+ * got through with and doubles after each piece that went through whole.
+ * Only a piece of the smallest size gives up, with -ETIMEDOUT, once
+ * HMM_RANGE_DEFAULT_TIMEOUT has passed since the piece began.
+ *
+ * A commit that needs memory (a leaf, a peer table, an xarray node) drops
+ * the lock, allocates with GFP_KERNEL (reclaim may run our own notifier),
+ * takes the lock again and goes on where it stopped if the sequence is
+ * still current, or starts the piece over. What it committed before is
+ * kept: each entry was checked against the sequence when it went in.
  *
  * Device-private pages (ranges with a peer importer): the first pass asks
  * hmm_range_fault() for participating providers' pages as they are
@@ -26,8 +45,9 @@
  * accesses that write will not use it; a write fault adds HMM_PFN_REQ_WRITE,
  * which makes the kernel break COW exactly as a CPU write would.
  *
- * A page mapped with order > 0 (THP, hugetlb) is committed as one unit: all
- * of its entries that fall in the range are filled at once.
+ * A page mapped with order >= SODP_LEAF_ORDER (THP, hugetlb 2 MiB and
+ * 1 GiB) is committed as one huge leaf, one entry for the whole mapping:
+ * the work is per mapping, not per 4 KiB page.
  */
 #include <linux/bitops.h>
 #include <linux/hmm.h>
@@ -37,113 +57,313 @@
 #include <linux/sched/mm.h>
 #include "mirror.h"
 
-#define SODP_FAULT_CHUNK	64
-#define SODP_HUGE_ORDER		(PMD_SHIFT - PAGE_SHIFT)
+/* Pages per hmm_range_fault() call: 8 MiB, a 16 KiB output array. */
+#define SODP_FAULT_MAX_PAGES	2048
+/* Pages per call when that array cannot be allocated (on the stack). */
+#define SODP_FAULT_MIN_PAGES	16
+
+/* What a commit stopped for: the caller allocates it and resumes. */
+enum sodp_need {
+	SODP_HAVE_ALL,
+	SODP_NEED_LEAF,
+	SODP_NEED_HUGE,
+	SODP_NEED_PEER,
+	SODP_NEED_NODE,
+};
+
+/**
+ * struct sodp_commit - state of one fault piece's commits
+ * @hr: the hmm range of the piece
+ * @fflags: the fault's SODP_* flags
+ * @pos: next address of @hr to commit
+ * @fallback: NULL, or a bitmap (bit i: page i of @hr) of device-private
+ *	pages the peer hook did not take, for the fallback pass
+ * @leaf: a spare small leaf
+ * @huge: a spare huge leaf
+ * @peer: a spare peer table
+ * @xas: xarray state for stores; holds a spare node after xas_nomem()
+ * @added: entries made present or writable, counted at the end
+ * @huge_mappings: huge leaves committed, counted at the end
+ */
+struct sodp_commit {
+	struct hmm_range *hr;
+	unsigned int fflags;
+	unsigned long pos;
+	unsigned long *fallback;
+	struct sodp_leaf *leaf;
+	struct sodp_leaf *huge;
+	void **peer;
+	struct xa_state xas;
+	unsigned long added;
+	unsigned long huge_mappings;
+};
+
+/* Allocate what a commit stopped for; no lock held. */
+static int sodp_commit_refill(struct sodp_commit *c, enum sodp_need need)
+{
+	switch (need) {
+	case SODP_NEED_LEAF:
+		c->leaf = sodp_leaf_alloc(false);
+		return c->leaf ? 0 : -ENOMEM;
+	case SODP_NEED_HUGE:
+		c->huge = sodp_leaf_alloc(true);
+		return c->huge ? 0 : -ENOMEM;
+	case SODP_NEED_PEER:
+		c->peer = sodp_fail_alloc() ? NULL :
+			kvcalloc(SODP_LEAF_PAGES, sizeof(*c->peer),
+				 GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+		return c->peer ? 0 : -ENOMEM;
+	case SODP_NEED_NODE:
+		return xas_nomem(&c->xas, GFP_KERNEL_ACCOUNT) ? 0 : -ENOMEM;
+	default:
+		return 0;
+	}
+}
+
+static void sodp_commit_done(struct sodp_commit *c)
+{
+	sodp_leaf_free(c->leaf);
+	sodp_leaf_free(c->huge);
+	kvfree(c->peer);
+	/* not in an error state, xas_nomem() frees a spare node */
+	xas_set(&c->xas, 0);
+	xas_nomem(&c->xas, GFP_KERNEL);
+}
+
+/* Store @leaf at leaf index @idx, over 2^@order indexes; 0 or -ENOMEM. */
+static int sodp_leaf_store(struct sodp_range *range, struct xa_state *xas,
+			   unsigned long idx, unsigned int order,
+			   struct sodp_leaf *leaf)
+{
+	lockdep_assert_held(&range->lock);
+	xas_set_order(xas, idx, order);
+	xas_lock(xas);
+	xas_store(xas, leaf);
+	xas_unlock(xas);
+	return xas_error(xas);
+}
 
 /*
- * Commit one hmm entry for @va and, for a higher-order mapping, every other
- * entry of the same mapping that lies in the range. Returns the first
- * address after what was committed.
+ * Set a present-or-absent entry word to @new (same page or absent before).
+ * A reader may set SODP_PFN_DIRTY at any time: keep it. Returns the old
+ * entry.
  */
-static unsigned long sodp_commit_one(struct sodp_range *range,
-				     unsigned long va, unsigned long entry,
-				     unsigned int fflags)
+static unsigned long sodp_entry_set(unsigned long *e, unsigned long new)
+{
+	unsigned long old = READ_ONCE(*e), prev;
+
+	for (;;) {
+		prev = cmpxchg(e, old, new | (old & SODP_PFN_DIRTY));
+		if (prev == old)
+			return old;
+		old = prev;
+	}
+}
+
+/* Whether @old (present) maps the same page as @new, with fewer rights. */
+static bool sodp_entry_same(unsigned long old, unsigned long new)
+{
+	return (old & ~(HMM_PFN_FLAGS | SODP_PFN_DIRTY)) ==
+	       (new & ~(HMM_PFN_FLAGS | SODP_PFN_DIRTY)) &&
+	       hmm_pfn_to_map_order(old) == hmm_pfn_to_map_order(new) &&
+	       !(old & SODP_PFN_PEER);
+}
+
+/* Clear [start, end) of the range, clipped to it, for a new mapping. */
+static void sodp_commit_clear(struct sodp_range *range, unsigned long start,
+			      unsigned long end)
+{
+	unsigned long dirtied;
+
+	start = max(start, range->start);
+	end = min(end, range->end);
+	if (start < end) {
+		sodp_range_clear(range, start, end, &dirtied);
+		if (dirtied)
+			sodp_count(range, pages_dirtied, dirtied);
+	}
+}
+
+/*
+ * Commit a mapping of order >= SODP_LEAF_ORDER found at @va as one huge
+ * leaf. Sets *@next past the mapping.
+ */
+static enum sodp_need sodp_commit_huge(struct sodp_range *range,
+				       struct sodp_commit *c, unsigned long va,
+				       unsigned long entry, unsigned long *next)
 {
 	unsigned int order = hmm_pfn_to_map_order(entry);
-	unsigned long flags = entry & (HMM_PFN_VALID | HMM_PFN_WRITE);
-	unsigned long pfn = entry & ~HMM_PFN_FLAGS;
 	unsigned long size = PAGE_SIZE << order;
 	unsigned long hstart = ALIGN_DOWN(va, size);
+	unsigned long idx = hstart >> SODP_LEAF_SHIFT;
+	unsigned long base = (entry & ~HMM_PFN_FLAGS) -
+			     ((va - hstart) >> PAGE_SHIFT);
+	unsigned long new = (entry & (HMM_PFN_VALID | HMM_PFN_WRITE)) |
+			    ((unsigned long)order << HMM_PFN_ORDER_SHIFT) | base;
 	unsigned long first = max(hstart, range->start);
 	unsigned long last = min(hstart + size, range->end);
-	unsigned long a, base = pfn - ((va - hstart) >> PAGE_SHIFT);
-	unsigned long added = 0;
+	struct sodp_leaf *leaf;
 
 	lockdep_assert_held(&range->lock);
-	for (a = first; a < last; a += PAGE_SIZE) {
-		unsigned long *e = &range->pfns[sodp_index(range, a)];
+	*next = hstart + size;
+	leaf = xa_load(&range->leaves, idx);
+	if (leaf && leaf->huge && leaf->va == hstart && leaf->entry &&
+	    sodp_entry_same(leaf->entry, new)) {
+		unsigned long old = sodp_entry_set(&leaf->entry, new);
 
-		unsigned long new = flags | (base + ((a - hstart) >> PAGE_SHIFT));
-
-		if (*e & SODP_PFN_PEER) {
-			sodp_peer_release(range, sodp_index(range, a));
-			added++;
-		/*
-		 * A present entry is recommitted with the page it already had
-		 * (a change of page would have invalidated it first): keep its
-		 * record of device writes. It counts as faulted only when it
-		 * gains rights (a write fault on a read-only entry).
-		 */
-		} else if ((*e & ~(HMM_PFN_FLAGS | SODP_PFN_DIRTY)) == (new & ~HMM_PFN_FLAGS)) {
-			added += (*e & (HMM_PFN_VALID | HMM_PFN_WRITE)) != flags;
-			new |= *e & SODP_PFN_DIRTY;
-		} else {
-			added++;
-		}
-		range->npresent += !*e;
-		*e = new;
+		/* the same mapping again: new only if it gained rights */
+		if ((old & HMM_PFN_WRITE) != (new & HMM_PFN_WRITE))
+			c->added += leaf->npresent;
+		return SODP_HAVE_ALL;
 	}
-	if (order >= SODP_HUGE_ORDER)
-		sodp_count(range, huge_mappings, 1);
-	sodp_count(range, pages_faulted, added);
-	if (fflags & SODP_PREFETCH)
-		sodp_count(range, pages_prefetched, added);
-	return last;
+	if (!c->huge)
+		return SODP_NEED_HUGE;
+	/* whatever else is there goes first (a split or collapse raced) */
+	sodp_commit_clear(range, hstart, hstart + size);
+	leaf = c->huge;
+	leaf->entry = new;
+	leaf->va = hstart;
+	leaf->npresent = (last - first) >> PAGE_SHIFT;
+	if (sodp_leaf_store(range, &c->xas, idx, order - SODP_LEAF_ORDER, leaf))
+		return SODP_NEED_NODE;
+	c->huge = NULL;
+	range->npresent += leaf->npresent;
+	c->added += leaf->npresent;
+	c->huge_mappings++;
+	return SODP_HAVE_ALL;
+}
+
+/* The small leaf for @va, made if needed; NULL with *@need set. */
+static struct sodp_leaf *sodp_small_leaf(struct sodp_range *range,
+					 struct sodp_commit *c,
+					 unsigned long va, enum sodp_need *need)
+{
+	unsigned long idx = va >> SODP_LEAF_SHIFT;
+	struct sodp_leaf *leaf = xa_load(&range->leaves, idx);
+
+	if (leaf && leaf->huge) {
+		/* a huge mapping there was split: it goes first */
+		sodp_commit_clear(range, leaf->va,
+				  leaf->va + (PAGE_SIZE << hmm_pfn_to_map_order(leaf->entry)));
+		leaf = xa_load(&range->leaves, idx);
+	}
+	if (leaf)
+		return leaf;
+	if (!c->leaf) {
+		*need = SODP_NEED_LEAF;
+		return NULL;
+	}
+	if (sodp_leaf_store(range, &c->xas, idx, 0, c->leaf)) {
+		*need = SODP_NEED_NODE;
+		return NULL;
+	}
+	leaf = c->leaf;
+	c->leaf = NULL;
+	return leaf;
 }
 
 /*
- * Commit what hmm_range_fault() returned. Device-private pages go to the
- * peer hook; those it does not take are returned as a mask (bit i: page i
- * of @hr) for the fallback pass.
+ * Commit one order-0 system-memory entry of a small leaf. Returns false
+ * when it had to clear the entry first, which may have retired the leaf:
+ * the caller looks the leaf up again.
  */
-static u64 sodp_commit(struct sodp_range *range, struct hmm_range *hr,
-		       unsigned int fflags)
+static bool sodp_commit_small(struct sodp_range *range, struct sodp_commit *c,
+			      struct sodp_leaf *leaf, unsigned long va,
+			      unsigned long entry)
 {
-	unsigned long va = hr->start;
-	u64 fallback = 0;
+	unsigned long new = (entry & (HMM_PFN_VALID | HMM_PFN_WRITE)) |
+			    (entry & ~HMM_PFN_FLAGS);
+	unsigned long *e = &leaf->e[sodp_slot(va)];
+	unsigned long old = READ_ONCE(*e);
+
+	if (old && !sodp_entry_same(old, new)) {
+		/*
+		 * A different page without an invalidation in between, or a
+		 * peer entry: drop it the way an invalidation would.
+		 */
+		sodp_commit_clear(range, va, va + PAGE_SIZE);
+		return false;
+	}
+	if (!old) {
+		/* pairs with the reader's acquire of the entry */
+		smp_store_release(e, new);
+		leaf->npresent++;
+		range->npresent++;
+		c->added++;
+		return true;
+	}
+	old = sodp_entry_set(e, new);
+	/* the same page again: new only if it gained rights */
+	c->added += (old & HMM_PFN_WRITE) != (new & HMM_PFN_WRITE);
+	return true;
+}
+
+/*
+ * Commit what hmm_range_fault() returned, from c->pos on. Device-private
+ * pages go to the peer hook; those it does not take are marked in
+ * c->fallback for the fallback pass. Returns SODP_HAVE_ALL when done, or
+ * what it needs to go on (c->pos is where it stopped).
+ */
+static enum sodp_need sodp_commit(struct sodp_range *range,
+				  struct sodp_commit *c)
+{
+	struct hmm_range *hr = c->hr;
+	enum sodp_need need = SODP_HAVE_ALL;
 
 	lockdep_assert_held(&range->lock);
-	while (va < hr->end) {
+	while (c->pos < hr->end) {
+		unsigned long va = c->pos;
 		unsigned long i = (va - hr->start) >> PAGE_SHIFT;
 		unsigned long entry = hr->hmm_pfns[i];
+		struct sodp_leaf *leaf;
+		unsigned long next = va + PAGE_SIZE;
 
 		if (!(entry & HMM_PFN_VALID)) {
-			va += PAGE_SIZE;
-		} else if (is_device_private_page(hmm_pfn_to_page(entry))) {
-			if (!sodp_peer_commit(range, va, entry, fflags))
-				fallback |= BIT_ULL(i);
-			va += PAGE_SIZE;
-		} else {
-			va = sodp_commit_one(range, va, entry, fflags);
+			c->pos = next;
+			continue;
 		}
+		if (hmm_pfn_to_map_order(entry) >= SODP_LEAF_ORDER &&
+		    !is_device_private_page(hmm_pfn_to_page(entry))) {
+			need = sodp_commit_huge(range, c, va, entry, &next);
+			if (need)
+				return need;
+			c->pos = min(next, hr->end);
+			continue;
+		}
+		leaf = sodp_small_leaf(range, c, va, &need);
+		if (!leaf)
+			return need;
+		if (is_device_private_page(hmm_pfn_to_page(entry))) {
+			if (!leaf->peer) {
+				if (!c->peer)
+					return SODP_NEED_PEER;
+				leaf->peer = c->peer;
+				c->peer = NULL;
+				atomic_long_inc(&sodp_live_peer_tables);
+			}
+			if (leaf->e[sodp_slot(va)]) {
+				/* may retire the leaf: look it up again */
+				sodp_commit_clear(range, va, va + PAGE_SIZE);
+				continue;
+			}
+			if (sodp_peer_commit(range, leaf, va, entry, c->fflags))
+				c->added++;
+			else if (c->fallback)
+				__set_bit(i, c->fallback);
+		} else if (!sodp_commit_small(range, c, leaf, va, entry)) {
+			continue;
+		}
+		c->pos = next;
 	}
-	return fallback;
-}
-
-/*
- * First address in [start, end) whose entry lacks @need, or @end: pages
- * already mirrored (a whole huge page committed by an earlier chunk, say)
- * are not faulted again.
- */
-static unsigned long sodp_first_missing(struct sodp_range *range,
-					unsigned long start, unsigned long end,
-					unsigned long need)
-{
-	spin_lock(&range->lock);
-	while (start < end &&
-	       (range->pfns[sodp_index(range, start)] & need) == need)
-		start += PAGE_SIZE;
-	spin_unlock(&range->lock);
-	return start;
+	return SODP_HAVE_ALL;
 }
 
 /*
  * hmm_range_fault() returns -EFAULT both for an address the process has not
  * mapped and for a fault the mm's fault handler failed (VM_FAULT_OOM,
  * SIGBUS, HWPOISON). True when VMAs that allow the access cover all of
- * @hr: the failure then came from the fault handler, and the caller reports
- * it as -ENOMEM, a failure that may pass (a caller that retries bounds how
- * long). Called with the mmap lock held.
+ * @hr: the failure then came from the fault handler (sodp_fault_errno()
+ * tells which). Called with the mmap lock held.
  */
 static bool sodp_vmas_allow(struct mm_struct *mm, const struct hmm_range *hr,
 			    unsigned int flags)
@@ -163,73 +383,125 @@ static bool sodp_vmas_allow(struct mm_struct *mm, const struct hmm_range *hr,
 }
 
 /*
- * One read_begin / hmm_range_fault / read_retry / commit cycle, repeated
- * until it commits or @timeout passes. With @only set (the fallback pass),
- * only those pages of @hr are requested. Returns the commit's fallback mask
- * through @fallback.
+ * What hmm_range_fault() failed on in VMAs that allow the access: fault the
+ * pages it had not mirrored (@only: the ones requested) the way the CPU
+ * would, in order, and return the first failure: -ENOMEM for
+ * VM_FAULT_OOM, a failure that may pass; -EIO for SIGBUS, SIGSEGV or a
+ * memory error, which will not. -EBUSY (try the piece again) when all of
+ * them fault in now. Called with the mmap lock held.
  */
-static int sodp_fault_pass(struct sodp_range *range, struct hmm_range *hr,
-			   unsigned int flags, u64 only, unsigned long timeout,
-			   u64 *fallback)
+static int sodp_fault_errno(struct mm_struct *mm, const struct hmm_range *hr,
+			    const unsigned long *only, unsigned int flags)
 {
-	struct mm_struct *mm = range->smm->mm;
+	unsigned int fflags = FAULT_FLAG_REMOTE |
+			      (flags & SODP_WRITE ? FAULT_FLAG_WRITE : 0);
 	unsigned long i, n = (hr->end - hr->start) >> PAGE_SHIFT;
 	int ret;
 
+	mmap_assert_locked(mm);
+	for (i = 0; i < n; i++) {
+		if (only ? !test_bit(i, only) : hr->hmm_pfns[i] & HMM_PFN_VALID)
+			continue;
+		ret = fixup_user_fault(mm, hr->start + (i << PAGE_SHIFT),
+				       fflags, NULL);
+		if (ret)
+			return ret == -ENOMEM ? -ENOMEM : -EIO;
+	}
+	return -EBUSY;
+}
+
+/*
+ * One read_begin / hmm_range_fault / read_retry / commit cycle, repeated
+ * until it commits; each time it starts over, @hr shrinks to its first half
+ * (not below SODP_FAULT_MIN_PAGES), and at that size it gives up once
+ * @timeout has passed. With @only set (the fallback pass), only those pages
+ * of @hr are requested (bit i: page i), nothing is marked for fallback and
+ * @hr keeps its size; otherwise device-private pages the peer hook does
+ * not take are marked in @fallback.
+ */
+static int sodp_fault_pass(struct sodp_range *range, struct sodp_commit *c,
+			   const unsigned long *only, unsigned long *fallback,
+			   unsigned long timeout)
+{
+	struct mm_struct *mm = range->smm->mm;
+	struct hmm_range *hr = c->hr;
+	unsigned long i, n = (hr->end - hr->start) >> PAGE_SHIFT;
+	enum sodp_need need;
+	int ret;
+
 	for (;;) {
-		if (time_after(jiffies, timeout)) {
+		if (time_after(jiffies, timeout) &&
+		    (only || n <= SODP_FAULT_MIN_PAGES)) {
 			sodp_count(range, fault_timeouts, 1);
 			return -ETIMEDOUT;
 		}
 		/* per-page requests: hmm_range_fault overwrites them */
 		for (i = 0; only && i < n; i++)
-			hr->hmm_pfns[i] = only & BIT_ULL(i) ? hr->pfn_flags_mask : 0;
+			hr->hmm_pfns[i] = test_bit(i, only) ? hr->pfn_flags_mask : 0;
+		/* else the output alone tells which pages were mirrored */
+		if (!only)
+			memset(hr->hmm_pfns, 0, n * sizeof(*hr->hmm_pfns));
+		if (fallback)
+			bitmap_zero(fallback, n);
 		hr->notifier_seq = mmu_interval_read_begin(&range->notifier);
 		mmap_read_lock(mm);
 		ret = hmm_range_fault(hr);
-		if (ret == -EFAULT && sodp_vmas_allow(mm, hr, flags))
-			ret = -ENOMEM;
+		if (ret == -EFAULT && sodp_vmas_allow(mm, hr, c->fflags))
+			ret = sodp_fault_errno(mm, hr, only, c->fflags);
 		mmap_read_unlock(mm);
-		if (ret == -EBUSY) {
-			sodp_count(range, fault_retries, 1);
-			cond_resched();
-			continue;
-		}
+		if (ret == -EBUSY)
+			goto retry;
 		if (ret)
 			return ret;
-		if (hr->dev_private_owner && sodp_peer_seen(hr)) {
-			ret = sodp_peer_prepare(range);
+
+		c->pos = hr->start;
+		c->fallback = fallback;
+		spin_lock(&range->lock);
+		while (!mmu_interval_read_retry(&range->notifier,
+						hr->notifier_seq)) {
+			need = sodp_commit(range, c);
+			spin_unlock(&range->lock);
+			if (need == SODP_HAVE_ALL)
+				return 0;
+			/* allocate without the lock: reclaim may invalidate us */
+			ret = sodp_commit_refill(c, need);
 			if (ret)
 				return ret;
+			spin_lock(&range->lock);
 		}
-
-		spin_lock(&range->lock);
-		if (mmu_interval_read_retry(&range->notifier, hr->notifier_seq)) {
-			spin_unlock(&range->lock);
-			sodp_count(range, fault_retries, 1);
-			cond_resched();
-			continue;
-		}
-		*fallback = sodp_commit(range, hr, flags);
 		spin_unlock(&range->lock);
-		return 0;
+retry:
+		sodp_count(range, fault_retries, 1);
+		if (!only && n > SODP_FAULT_MIN_PAGES) {
+			n = max_t(unsigned long, n / 2, SODP_FAULT_MIN_PAGES);
+			hr->end = hr->start + (n << PAGE_SHIFT);
+		}
+		cond_resched();
 	}
 }
 
-/* Fault [start, end) (at most SODP_FAULT_CHUNK pages) and commit it. */
-static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
-			    unsigned long end, unsigned int flags)
+/*
+ * Fault [start, *@end) (at most as many pages as @pfns holds) and commit
+ * it. @fallback is a bitmap of that many bits. The piece may shrink while
+ * invalidations race it: on success *@end is where the committed part ends.
+ */
+static int sodp_fault_piece(struct sodp_range *range, unsigned long start,
+			    unsigned long *end, unsigned int flags,
+			    unsigned long *pfns, unsigned long *fallback)
 {
-	unsigned long pfns[SODP_FAULT_CHUNK];
 	struct mm_struct *mm = range->smm->mm;
-	unsigned long req = 0, timeout;
+	unsigned long req = 0, timeout, n;
 	struct hmm_range hr = {
 		.notifier = &range->notifier,
 		.start = start,
-		.end = end,
+		.end = *end,
 		.hmm_pfns = pfns,
 	};
-	u64 fallback = 0;
+	struct sodp_commit c = {
+		.hr = &hr,
+		.fflags = flags,
+		.xas = __XA_STATE(&range->leaves, 0, 0, 0),
+	};
 	int ret;
 
 	if (!(flags & SODP_NO_FAULT)) {
@@ -245,22 +517,64 @@ static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
 		return -EFAULT;
 
 	timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
-	ret = sodp_fault_pass(range, &hr, flags, 0, timeout, &fallback);
-	if (!ret && fallback && req) {
+	ret = sodp_fault_pass(range, &c, NULL, fallback, timeout);
+	n = (hr.end - start) >> PAGE_SHIFT;
+	*end = hr.end;
+	if (!ret && req && !bitmap_empty(fallback, n)) {
 		/*
 		 * Fault only the pages the peer hook did not take, without the
 		 * owner: their provider migrates them to system memory (and a
 		 * write breaks COW), as a CPU access would.
 		 */
-		sodp_count(range, peer_fallbacks, hweight64(fallback));
+		sodp_count(range, peer_fallbacks, bitmap_weight(fallback, n));
 		hr.dev_private_owner = NULL;
 		hr.default_flags = 0;
 		hr.pfn_flags_mask = req;
-		ret = sodp_fault_pass(range, &hr, flags, fallback, timeout,
-				      &fallback);
+		ret = sodp_fault_pass(range, &c, fallback, NULL, timeout);
 	}
 	mmput(mm);
+	if (c.added) {
+		sodp_count(range, pages_faulted, c.added);
+		if (flags & SODP_PREFETCH)
+			sodp_count(range, pages_prefetched, c.added);
+	}
+	if (c.huge_mappings)
+		sodp_count(range, huge_mappings, c.huge_mappings);
+	sodp_commit_done(&c);
 	return ret;
+}
+
+/*
+ * First address in [start, end) whose page lacks @need, or @end: pages
+ * already mirrored (a whole huge page committed by an earlier piece, say)
+ * are not faulted again. Lockless, like sodp_range_present().
+ */
+static unsigned long sodp_first_missing(struct sodp_range *range,
+					unsigned long start, unsigned long end,
+					unsigned long need)
+{
+	rcu_read_lock();
+	while (start < end) {
+		struct sodp_leaf *leaf = xa_load(&range->leaves,
+						 start >> SODP_LEAF_SHIFT);
+		unsigned long lend = min(end, ALIGN(start + 1, 1UL << SODP_LEAF_SHIFT));
+
+		if (!leaf)
+			break;
+		if (leaf->huge) {
+			if ((READ_ONCE(leaf->entry) & need) != need)
+				break;
+			start = lend;
+			continue;
+		}
+		while (start < lend &&
+		       (READ_ONCE(leaf->e[sodp_slot(start)]) & need) == need)
+			start += PAGE_SIZE;
+		if (start < lend)
+			break;
+	}
+	rcu_read_unlock();
+	return start;
 }
 
 /**
@@ -269,21 +583,27 @@ static int sodp_fault_chunk(struct sodp_range *range, unsigned long start,
  * @va: first byte
  * @len: bytes
  * @flags: SODP_WRITE for writable mappings (breaks COW); SODP_NO_FAULT to
- *	mirror only what the CPU page table already has, faulting nothing
+ *	mirror only what the CPU page table already has, faulting nothing;
+ *	SODP_PREFETCH to count the pages as prefetched
  *
- * Sleeps. Kernel memory the fault needs (page tables, the peer table) is
+ * Faults the whole span, from its first missing page, in pieces of up to
+ * SODP_FAULT_MAX_PAGES, smaller while invalidations race them. Sleeps.
+ * Kernel memory the fault needs (the mirror's leaves, page tables) is
  * charged to the process's memory cgroup, also from a kernel worker.
- * Returns 0; -EFAULT for an address outside the range or not
- * mapped by the process (or the process is gone); -EPERM when @flags asks
- * for more than the mapping allows (a write to PROT_READ memory);
- * -ETIMEDOUT when invalidations kept racing for HMM_RANGE_DEFAULT_TIMEOUT;
- * -ENOMEM.
+ * Returns 0; -EFAULT for an address outside the range or not mapped by the
+ * process (or the process is gone); -EPERM when @flags asks for more than
+ * the mapping allows (a write to PROT_READ memory); -EIO when the mm's
+ * fault handler failed for good (SIGBUS, a memory error); -ETIMEDOUT when
+ * invalidations kept racing for HMM_RANGE_DEFAULT_TIMEOUT; -ENOMEM (also
+ * when the fault handler ran out of memory).
  */
 int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 		     unsigned int flags)
 {
+	unsigned long spfns[SODP_FAULT_MIN_PAGES], sfallback[1];
 	unsigned long need = HMM_PFN_VALID;
-	unsigned long start, end, next;
+	unsigned long *pfns = spfns, *fallback = sfallback, win;
+	unsigned long start, end, next, want, max = SODP_FAULT_MIN_PAGES;
 	struct mem_cgroup *old;
 	int ret = 0;
 
@@ -302,17 +622,40 @@ int sodp_range_fault(struct sodp_range *range, unsigned long va, size_t len,
 	sodp_count(range, faults, 1);
 	sodp_fault_delay();
 	old = sodp_mm_charge_begin(range->smm);
+	if ((end - start) >> PAGE_SHIFT > SODP_FAULT_MIN_PAGES) {
+		unsigned long n = min((end - start) >> PAGE_SHIFT,
+				      (unsigned long)SODP_FAULT_MAX_PAGES);
+		unsigned long *buf;
+
+		/* a bigger window if it can be had; the stack one otherwise */
+		buf = kvmalloc_array(n + BITS_TO_LONGS(n), sizeof(*buf),
+				     GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+		if (buf) {
+			pfns = buf;
+			fallback = buf + n;
+			max = n;
+		}
+	}
+	win = max;
 	for (;;) {
-		next = min(end, start + SODP_FAULT_CHUNK * PAGE_SIZE);
-		ret = sodp_fault_chunk(range, start, next, flags);
+		want = min(end, start + win * PAGE_SIZE);
+		next = want;
+		ret = sodp_fault_piece(range, start, &next, flags, pfns, fallback);
 		if (ret)
 			break;
+		/* a piece that shrank sets the next one's size; else it grows */
+		if (next < want)
+			win = (next - start) >> PAGE_SHIFT;
+		else
+			win = min(win * 2, max);
 		/* a long fault (reclaim, swap-in) must not hog the CPU */
 		cond_resched();
 		start = sodp_first_missing(range, next, end, need);
 		if (start == end)
 			break;
 	}
+	if (pfns != spfns)
+		kvfree(pfns);
 	sodp_mm_charge_end(old);
 	if (ret)
 		sodp_count(range, fault_errors, 1);

@@ -113,15 +113,23 @@ EXPORT_SYMBOL_GPL(sodp_mm_charge_end);
 
 static int sodp_live_show(struct seq_file *m, void *unused)
 {
-	seq_printf(m, "contexts %d\nranges %d\n",
+	seq_printf(m, "contexts %d\nranges %d\nleaves %ld\nhuge_leaves %ld\npeer_tables %ld\nbytes %ld\n",
 		   atomic_read(&sodp_live_contexts),
-		   atomic_read(&sodp_live_ranges));
+		   atomic_read(&sodp_live_ranges),
+		   atomic_long_read(&sodp_live_leaves),
+		   atomic_long_read(&sodp_live_huge_leaves),
+		   atomic_long_read(&sodp_live_peer_tables),
+		   sodp_leaf_bytes());
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(sodp_live);
 
 static int __init sodp_mirror_init(void)
 {
+	int ret = sodp_leaf_init();
+
+	if (ret)
+		return ret;
 	sodp_debugfs = debugfs_create_dir("softodp_mirror", NULL);
 	debugfs_create_file("live", 0444, sodp_debugfs, NULL, &sodp_live_fops);
 	sodp_fail_init(sodp_debugfs);
@@ -134,6 +142,7 @@ static void __exit sodp_mirror_exit(void)
 	/* Users hold module references, so nothing can be left here. */
 	WARN_ON(!hash_empty(sodp_mm_table));
 	WARN_ON(atomic_read(&sodp_live_ranges));
+	sodp_leaf_exit();
 }
 
 module_init(sodp_mirror_init);

@@ -3,55 +3,17 @@
  * softodp mirror core: ranges, their interval notifiers and invalidation.
  *
  * Invalidation sequence (sodp_invalidate): take range->lock, which waits for
- * any actor running on the range; record the notifier sequence so a fault
+ * a fault committing on the range; record the notifier sequence so a fault
  * that raced with us fails mmu_interval_read_retry(); clear the entries that
- * overlap the invalidated span; drop the lock and return. From then on no
- * actor can see those pages until a new fault commits them.
+ * overlap the invalidated span and wait for readers that loaded one before
+ * (sodp_range_clear, leaf.c); drop the lock and return. From then on no
+ * actor can see those pages until a new fault commits them. The cost is
+ * that of the leaves present in the span, not of the span.
  */
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include "mirror.h"
-
-/**
- * sodp_range_clear - drop the entries of [start, end) of a range
- * @range: the range, locked
- * @start: first byte, page aligned, inside the range
- * @end: one past the last byte, page aligned, inside the range
- * @dirtied: set to the number of entries whose page was marked dirty
- *
- * An entry an access wrote through (SODP_PFN_DIRTY) has its folio marked
- * dirty before it goes. The page is still mapped by the process while we
- * run: an invalidation calls us before the mm changes the page table, and
- * teardown calls us with the notifier still registered, so an unmap of the
- * page would wait for range->lock. folio_mark_dirty() needs no folio lock
- * then (the mapping cannot be truncated away under a mapped page) and does
- * not sleep. Returns the number of entries cleared.
- */
-unsigned long sodp_range_clear(struct sodp_range *range, unsigned long start,
-			       unsigned long end, unsigned long *dirtied)
-{
-	unsigned long i, cleared = 0;
-
-	lockdep_assert_held(&range->lock);
-	*dirtied = 0;
-	for (i = sodp_index(range, start); i < sodp_index(range, end); i++) {
-		unsigned long e = range->pfns[i];
-
-		if (!e)
-			continue;
-		if (e & SODP_PFN_PEER) {
-			sodp_peer_release(range, i);
-		} else if (e & SODP_PFN_DIRTY) {
-			folio_mark_dirty(page_folio(sodp_entry_page(e)));
-			(*dirtied)++;
-		}
-		range->pfns[i] = 0;
-		cleared++;
-	}
-	range->npresent -= cleared;
-	return cleared;
-}
 
 static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 			    const struct mmu_notifier_range *nr,
@@ -65,8 +27,8 @@ static bool sodp_invalidate(struct mmu_interval_notifier *mni,
 
 	/*
 	 * A spinlock, so this is the same whether or not the range is
-	 * blockable: we never sleep here, we only wait for actors, which
-	 * never sleep either.
+	 * blockable: we never sleep here, we only wait for a commit or for
+	 * readers, which never sleep either.
 	 */
 	spin_lock(&range->lock);
 	mmu_interval_set_seq(mni, cur_seq);
@@ -104,11 +66,11 @@ static const struct mmu_interval_notifier_ops sodp_range_ops = {
  *	such pages are always migrated back to system memory on access
  *
  * Nothing is faulted in: pages come in on access or by sodp_range_fault().
- * Must be called while the address space is live; may sleep. Memory is
- * charged to the address space's memory cgroup (see sodp_mm_charge_begin()).
- * Returns the range, or ERR_PTR(-EINVAL) for an empty or wrapping span,
- * -EFAULT if the address space is gone, -ENOMEM (the page table would not
- * fit in memory or in the cgroup's limit; logged, rate-limited).
+ * The cost does not depend on the size: the page table grows with what is
+ * faulted in. Must be called while the address space is live; may sleep.
+ * Memory is charged to the address space's memory cgroup (see
+ * sodp_mm_charge_begin()). Returns the range, or ERR_PTR(-EINVAL) for an
+ * empty or wrapping span, -EFAULT if the address space is gone, -ENOMEM.
  */
 struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 				     unsigned long length,
@@ -118,7 +80,6 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	unsigned long end = start + length;
 	struct sodp_range *range;
 	struct mem_cgroup *old;
-	unsigned long npages;
 	int ret;
 
 	if (!length || end < start)
@@ -128,29 +89,14 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	if (start >= end)
 		return ERR_PTR(-EINVAL);
 
-	npages = (end - start) >> PAGE_SHIFT;
-
 	old = sodp_mm_charge_begin(smm);
 	range = sodp_fail_alloc() ? NULL :
 		kzalloc(sizeof(*range), GFP_KERNEL_ACCOUNT);
-	/*
-	 * One entry per page of the span, whatever its size: a user may ask
-	 * for more than fits, so fail quietly (no allocation warning) and
-	 * without invoking the OOM killer.
-	 */
-	if (range && !sodp_fail_alloc())
-		range->pfns = kvcalloc(npages, sizeof(*range->pfns),
-				       GFP_KERNEL_ACCOUNT | __GFP_NOWARN |
-				       __GFP_RETRY_MAYFAIL);
 	sodp_mm_charge_end(old);
-	if (!range || !range->pfns) {
-		pr_info_ratelimited("softodp_mirror: no memory for the page table of %lu pages at %#lx (%s[%d])\n",
-				    npages, start, current->comm,
-				    task_pid_nr(current));
-		ret = -ENOMEM;
-		goto err_free;
-	}
+	if (!range)
+		return ERR_PTR(-ENOMEM);
 	spin_lock_init(&range->lock);
+	xa_init_flags(&range->leaves, XA_FLAGS_ACCOUNT);
 	range->start = start;
 	range->end = end;
 	range->smm = smm;
@@ -172,8 +118,6 @@ struct sodp_range *sodp_range_create(struct sodp_mm *smm, unsigned long start,
 	return range;
 
 err_free:
-	if (range)
-		kvfree(range->pfns);
 	kfree(range);
 	return ERR_PTR(ret);
 }
@@ -192,7 +136,8 @@ EXPORT_SYMBOL_GPL(sodp_range_create);
 void sodp_range_destroy(struct sodp_range *range)
 {
 	struct sodp_mm *smm = range->smm;
-	unsigned long dirtied;
+	struct sodp_leaf *leaf;
+	unsigned long dirtied, idx;
 
 	might_sleep();
 	spin_lock(&range->lock);
@@ -201,8 +146,12 @@ void sodp_range_destroy(struct sodp_range *range)
 	if (dirtied)
 		sodp_count(range, pages_dirtied, dirtied);
 	mmu_interval_notifier_remove(&range->notifier);
-	kvfree(range->peer);
-	kvfree(range->pfns);
+	/* leaves a fault made but left empty (a refused peer page, say) */
+	xa_for_each(&range->leaves, idx, leaf) {
+		xa_erase(&range->leaves, idx);
+		sodp_leaf_free(leaf);
+	}
+	xa_destroy(&range->leaves);
 	kfree(range);
 	sodp_mm_put(smm);
 	atomic_dec(&sodp_live_ranges);
@@ -236,23 +185,39 @@ EXPORT_SYMBOL_GPL(sodp_range_length);
  * @len: bytes
  * @flags: SODP_WRITE to count only writable pages
  *
- * A snapshot: the answer may be stale as soon as it is returned.
+ * A snapshot: the answer may be stale as soon as it is returned. Takes no
+ * lock; costs one lookup per leaf and one load per page of small leaves.
  */
 unsigned long sodp_range_present(struct sodp_range *range, unsigned long va,
 				 size_t len, unsigned int flags)
 {
 	unsigned long need = HMM_PFN_VALID;
-	unsigned long i, end, n = 0;
+	unsigned long a, end, n = 0;
 
 	if (!sodp_in_range(range, va, len))
 		return 0;
 	if (flags & SODP_WRITE)
 		need |= HMM_PFN_WRITE;
-	end = sodp_index(range, ALIGN(va + len, PAGE_SIZE));
-	spin_lock(&range->lock);
-	for (i = sodp_index(range, va); i < end; i++)
-		n += (range->pfns[i] & need) == need;
-	spin_unlock(&range->lock);
+	end = ALIGN(va + len, PAGE_SIZE);
+	a = ALIGN_DOWN(va, PAGE_SIZE);
+	rcu_read_lock();
+	while (a < end) {
+		struct sodp_leaf *leaf = xa_load(&range->leaves,
+						 a >> SODP_LEAF_SHIFT);
+		unsigned long lend = min(end, ALIGN(a + 1, 1UL << SODP_LEAF_SHIFT));
+
+		if (!leaf) {
+			a = lend;
+		} else if (leaf->huge) {
+			if ((READ_ONCE(leaf->entry) & need) == need)
+				n += (lend - a) >> PAGE_SHIFT;
+			a = lend;
+		} else {
+			for (; a < lend; a += PAGE_SIZE)
+				n += (READ_ONCE(leaf->e[sodp_slot(a)]) & need) == need;
+		}
+	}
+	rcu_read_unlock();
 	return n;
 }
 EXPORT_SYMBOL_GPL(sodp_range_present);

@@ -8,9 +8,9 @@
  * and creates ranges lazily, one per RXE_ODP_CHUNK_SIZE chunk that an
  * access touches. Every access (local SGE, remote WRITE, READ, ATOMIC) goes
  * through sodp_range_access(), which faults absent pages in from the rxe
- * task (a workqueue, so sleeping is allowed) and runs the copy with the
- * range lock held, so an invalidation waits for a copy in flight and
- * nothing touches a page after its invalidation returns.
+ * task (a workqueue, so sleeping is allowed) and runs the copy in a mirror
+ * reader section, which an invalidation waits for, so nothing touches a
+ * page after its invalidation returns.
  *
  * Faults off the data path: before an RC responder writes, reads or does an
  * atomic on an ODP MR, and before a requester sends from (or asks for a READ
@@ -66,11 +66,6 @@ static unsigned int odp_fault_window = SZ_1M;
 module_param(odp_fault_window, uint, 0644);
 MODULE_PARM_DESC(odp_fault_window,
 		 "Bytes a deferred ODP fault brings in, from the faulting address to the end of the request at most");
-
-static unsigned int odp_fault_deadline_ms = 10000;
-module_param(odp_fault_deadline_ms, uint, 0644);
-MODULE_PARM_DESC(odp_fault_deadline_ms,
-		 "Fail a span whose deferred faults keep failing for a passing reason this long (ms)");
 
 /* ODP MRs on all devices: the requester checks local SGEs only if any */
 static atomic_t rxe_odp_nr_mrs = ATOMIC_INIT(0);
@@ -143,7 +138,7 @@ static const char *rxe_odp_cause(int err)
 	case -EINVAL:
 		return "address outside the user address space";
 	case -EIO:
-		return "faults kept failing past odp_fault_deadline_ms";
+		return "the mm failed the fault (SIGBUS or a memory error)";
 	default:
 		return "fault failed";
 	}
@@ -152,8 +147,9 @@ static const char *rxe_odp_cause(int err)
 /*
  * A fault failure that may pass: invalidations kept racing (-ETIMEDOUT), a
  * page kept being invalidated again (-EAGAIN), or memory was short
- * (-ENOMEM; the mirror also reports so a fault the mm's fault handler failed
- * in a mapping that allows the access). Anything else is for good.
+ * (-ENOMEM, also when the mm's fault handler ran out of it). Anything else
+ * is for good, -EIO (the handler failed with SIGBUS or a memory error)
+ * included.
  */
 static bool rxe_odp_transient(int err)
 {
@@ -881,7 +877,6 @@ static void rxe_odp_fault_work(struct work_struct *work)
 		.length = f->len,
 	};
 	unsigned int flags = f->flags;
-	unsigned long deadline;
 	struct rxe_task *wake;
 	int err;
 
@@ -890,19 +885,8 @@ static void rxe_odp_fault_work(struct work_struct *work)
 	rxe_odp_lat_add(ktime_us_delta(ktime_get(), f->queued));
 
 	spin_lock_bh(&f->lock);
-	if (!err) {
-		f->since = 0;
-	} else if (rxe_odp_transient(err)) {
-		deadline = f->since + msecs_to_jiffies(odp_fault_deadline_ms);
-		if (!f->since)
-			f->since = jiffies ?: 1;
-		else if (time_after(jiffies, deadline))
-			err = -EIO;
-	}
-	if (err && !rxe_odp_transient(err)) {
+	if (err && !rxe_odp_transient(err))
 		f->err = err;	/* for the slot's window, f->lkey/iova/len */
-		f->since = 0;
-	}
 	f->mr = NULL;
 	f->busy = false;
 	wake = f->dying ? NULL : f->wake;
@@ -940,9 +924,9 @@ static int rxe_odp_defer(struct rxe_qp *qp, struct rxe_odp_fault *f,
 	 * A page of the last fault's window missing: that fault failed for
 	 * good, or the mm took the page back before the request got to it
 	 * (reclaim or migration in a loop). In the second case fault in line,
-	 * where the access runs under the range lock right after its fault
-	 * and so cannot lose the page again; deferring again could race the
-	 * mm forever.
+	 * where the access follows its own fault at once (and faults again,
+	 * a bounded number of times, if it lost the page); deferring again
+	 * could race the mm forever.
 	 */
 	if (f->lkey == mr->lkey && iova >= f->iova && iova - f->iova < f->len) {
 		err = f->err;

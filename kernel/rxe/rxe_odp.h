@@ -36,8 +36,6 @@ struct rxe_task;
  * @err: the last fault failed for good (-EFAULT, -EPERM, -EIO): the request
  *	that next meets an absent page of its window fails instead of faulting
  *	again
- * @since: jiffies of the first of a run of transient failures on the same
- *	span (0: none); past rxe_odp_fault_deadline they count as permanent
  */
 struct rxe_odp_fault {
 	struct work_struct work;
@@ -53,7 +51,6 @@ struct rxe_odp_fault {
 	unsigned int flags;
 	ktime_t queued;
 	int err;
-	unsigned long since;
 };
 
 /**

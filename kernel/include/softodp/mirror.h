@@ -6,10 +6,10 @@
  *
  * A device creates a range per memory region (or per chunk of one), then
  * accesses user memory only through sodp_range_access(), which runs a
- * caller-supplied actor on each present page with the range lock held and
- * faults absent pages in (sleepable context only). Invalidation clears
- * entries under the same lock, so once the notifier returns no actor is
- * running on, or will run on, the invalidated pages.
+ * caller-supplied actor on each present page, without a lock, in a reader
+ * section that invalidation waits for, and faults absent pages in
+ * (sleepable context only). Once the notifier returns no actor is running
+ * on, or will run on, the invalidated pages.
  */
 #ifndef _SOFTODP_MIRROR_H
 #define _SOFTODP_MIRROR_H
@@ -102,8 +102,9 @@ struct sodp_counters {
  * @len: its length in bytes
  * @priv: the caller's cookie
  *
- * Runs with the range's spinlock held: it must not sleep. Returns 0 to go
- * on, or a negative errno that sodp_range_access() returns.
+ * Runs in a reader section (preemption off; an invalidation of the page
+ * waits for it): it must not sleep or call back into the mirror. Returns 0
+ * to go on, or a negative errno that sodp_range_access() returns.
  */
 typedef int (*sodp_actor_t)(void *kaddr, size_t len, void *priv);
 
