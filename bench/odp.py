@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "guest"))
+from kinfo import kernel_line  # noqa: E402
 from rdma import BIN, RxeDevice, perftest_bw, perftest_clock_ok, run_perftest  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
@@ -70,6 +71,7 @@ def implicit_section():
 
 
 def main():
+    print(kernel_line())
     print(f"rxe0 loopback, TCG guest, median of {REPEAT} alternating runs\n")
     print(f"{'ib_write_bw':<22}{'pinned MB/s':>14}{'ODP MB/s':>12}{'ODP/pinned':>12}")
     for size, iters in ((4096, 5000), (65536, 1000)):

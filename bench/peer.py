@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "guest"))
+from kinfo import kernel_line  # noqa: E402
 from rdma import BIN, RxeDevice, counter_delta, hw_counters  # noqa: E402
 
 SIZE = 64 << 20
@@ -34,11 +35,11 @@ def set_policy(value):
         f.write(value)
 
 
-def run(mode, policy):
+def run(mode, policy, repeat=REPEAT):
     set_policy(policy)
     before = hw_counters()
     cmd = [os.path.join(BIN, "peer_rdma"), "-d", "rxe0", "-g", GID, "-s", str(SIZE),
-           "-r", str(REPEAT), "-m", mode, "bench"]
+           "-r", str(repeat), "-m", mode, "bench"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{r.stdout}{r.stderr}")
@@ -56,20 +57,36 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
 
-def main():
+def measure(repeat=REPEAT, counters=None):
+    """P2P, migrate and system RAM runs, each checked against the device
+    counters: {"p2p": {...}, "migrate": {...}, "system": {...}} in MB/s.
+    counters, a dict, receives the counter deltas of the three runs."""
     with open(POLICY) as f:
         old = f.read().strip()
     try:
-        p2p, dp = run("device", "*")
-        mig, dm = run("device", "none")
-        sysr, ds = run("system", "*")
+        p2p, dp = run("device", "*", repeat)
+        mig, dm = run("device", "none", repeat)
+        sysr, ds = run("system", "*", repeat)
     finally:
         set_policy(old)
     check("P2P", dp["odp_peer_maps"] >= PAGES and dp["odp_peer_fallbacks"] == 0, dp)
     # every fresh-MR pass migrates every page back once
     check("migrate", dm["odp_peer_maps"] == 0
-          and dm["odp_peer_fallbacks"] >= 2 * REPEAT * PAGES, dm)
+          and dm["odp_peer_fallbacks"] >= 2 * repeat * PAGES, dm)
     check("system", ds["odp_peer_maps"] == 0 and ds["odp_peer_fallbacks"] == 0, ds)
+    if counters is not None:
+        counters.update(p2p=dp, migrate=dm, system=ds)
+    # migrate's "mirrored" pass is on pages already back in system RAM
+    mig = {k: v for k, v in mig.items() if k.endswith("cold")}
+    return {"p2p": p2p, "migrate": mig, "system": sysr}
+
+
+def main():
+    print(kernel_line())
+    counters = {}
+    res = measure(counters=counters)
+    p2p, mig, sysr = res["p2p"], res["migrate"], res["system"]
+    dp, dm = counters["p2p"], counters["migrate"]
 
     print(f"64 MiB ODP MR, rxe0 loopback, TCG guest, 1 MiB messages; "
           f"fresh MR: median of {REPEAT} passes\n")
@@ -78,7 +95,7 @@ def main():
     for key, label in (("read_cold", "READ, fresh MR"), ("write_cold", "WRITE, fresh MR"),
                        ("read_warm", "READ, mirrored"), ("write_warm", "WRITE, mirrored")):
         p, s = p2p[key], sysr[key]
-        m = mig[key] if key.endswith("cold") else None
+        m = mig.get(key)
         mtxt = f"{m:>9.1f}" if m else f"{'-':>9}"
         print(f"{label:<22}{p:>9.1f}{mtxt}{s:>9.1f}{ratio(p, m):>13}{ratio(p, s):>12}")
     print(f"\ncounters (P2P run): peer_maps={dp['odp_peer_maps']} "

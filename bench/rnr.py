@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "guest"))
+from kinfo import kernel_line  # noqa: E402
 from rdma import BIN, RxeDevice, counter_delta, hw_counters  # noqa: E402
 
 SECONDS = os.environ.get("BENCH_SECONDS", "60")
@@ -29,12 +30,12 @@ def latency():
         return dict(line.rsplit(" ", 1) for line in f.read().splitlines())
 
 
-def run(args):
+def run(args, seconds=SECONDS):
     with open(LATENCY, "w") as f:
         f.write("0")
     before = hw_counters()
     r = subprocess.run([os.path.join(BIN, "odp_rnr"), "-d", "rxe0", "-g", GID, *args,
-                        "storm", SECONDS], capture_output=True, text=True, timeout=3600)
+                        "storm", str(seconds)], capture_output=True, text=True, timeout=3600)
     if r.returncode or "OK" not in r.stdout:
         sys.exit(f"odp_rnr {' '.join(args)} storm failed:\n{r.stdout}{r.stderr}")
     d = counter_delta(before, hw_counters())
@@ -43,11 +44,18 @@ def run(args):
     return stats, d, latency()
 
 
-def main():
+def measure(seconds=SECONDS):
+    """The three runs: [(name, storm stats, counter deltas, latency)]."""
     rows = []
     for name, args in RUNS:
-        stats, d, lat = run(args)
+        stats, d, lat = run(args, seconds)
         rows.append((name, stats, d, lat))
+    return rows
+
+
+def main():
+    print(kernel_line())
+    rows = measure()
     base = rows[0][1]["ops"] / rows[0][1]["secs"]
     print(f"odp_rnr storm, 64 KiB ops, {SECONDS} s per run, one VM, rxe0 loopback")
     print(f"{'run':<11} {'ops':>6} {'ops/s':>7} {'vs quiet':>8} {'MB/s':>6} {'events':>7} "

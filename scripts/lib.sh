@@ -3,10 +3,12 @@
 #
 # SOFTODP_CACHE    where builds are cached (default ~/.cache/softodp); it lives
 #                  outside the repository so a fresh clone reuses it.
-# SOFTODP_FLAVOUR  which guest kernel: debug (default: lockdep, DEBUG_VM) or
-#                  kasan (memory safety: KASAN, UBSAN, KFENCE, kmemleak, ...);
+# SOFTODP_FLAVOUR  which guest kernel: debug (default: lockdep, DEBUG_VM),
+#                  kasan (memory safety: KASAN, UBSAN, KFENCE, kmemleak, ...)
+#                  or release (no debug checks; for benchmarks only);
 #                  kernel/config/flavour/<name>.config is added to the common
-#                  fragments kernel/config/*.config.
+#                  fragments kernel/config/*.config (release leaves out
+#                  20-debug.config).
 # The kernel cache key is the linux-source package version, the flavour and a
 # hash of its fragments and of the build script, so a change to either
 # rebuilds. Modules are built per flavour, in build/kmod-<flavour>.
@@ -32,9 +34,15 @@ SOFTODP_FLAVOUR=${SOFTODP_FLAVOUR:-debug}
 export SOFTODP_FLAVOUR
 
 # The config fragments of the selected flavour, in the order they apply.
+# The release flavour is the one without the common debug fragment; for every
+# other flavour the list (and so the cache key) is all of kernel/config/*.config.
 kernel_frags() {
-	printf '%s\n' "$SOFTODP_TOP"/kernel/config/*.config \
-		"$SOFTODP_TOP/kernel/config/flavour/$SOFTODP_FLAVOUR.config"
+	local f
+	for f in "$SOFTODP_TOP"/kernel/config/*.config; do
+		[[ $SOFTODP_FLAVOUR == release && ${f##*/} == 20-debug.config ]] && continue
+		printf '%s\n' "$f"
+	done
+	printf '%s\n' "$SOFTODP_TOP/kernel/config/flavour/$SOFTODP_FLAVOUR.config"
 }
 
 kernel_key() {
