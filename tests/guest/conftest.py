@@ -4,39 +4,37 @@ import re
 
 import pytest
 
+from kmsg import open_at_end, read_new
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The same patterns scripts/splat-scan uses for the whole run's log.
 with open(os.path.join(TOP, "scripts", "splat-patterns")) as _f:
     SPLAT = re.compile("|".join(f"(?:{line.strip()})" for line in _f if line.strip()))
 
 
-def _read_new_kmsg(fd):
-    """Return the kernel log records that arrived since fd was positioned."""
-    out = []
-    while True:
-        try:
-            rec = os.read(fd, 8192)
-        except BlockingIOError:
-            break
-        except BrokenPipeError:  # records overwritten: keep reading
-            continue
-        if not rec:
-            break
-        # "prio,seq,time,flags;message" + continuation lines
-        text = rec.decode(errors="replace")
-        out.append(text.split(";", 1)[1] if ";" in text else text)
-    return "".join(out)
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report shows what the kernel logged while it ran (the
+    driver names the cause of a failed fault there)."""
+    outcome = yield
+    rep = outcome.get_result()
+    fd = getattr(item, "kmsg_fd", None)
+    if rep.when == "call" and rep.failed and fd is not None:
+        item.kmsg_log = read_new(fd)
+        tail = item.kmsg_log.splitlines()[-40:]
+        rep.sections.append(("kernel log (last 40 lines)", "\n".join(tail)))
 
 
 @pytest.fixture(autouse=True)
-def no_kernel_splat():
+def no_kernel_splat(request):
     """Fail the test if the kernel logged a splat while it ran."""
-    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-    os.lseek(fd, 0, os.SEEK_END)
+    fd = open_at_end()
+    request.node.kmsg_fd = fd
     try:
         yield
-        log = _read_new_kmsg(fd)
+        log = getattr(request.node, "kmsg_log", "") + read_new(fd)
     finally:
+        request.node.kmsg_fd = None
         os.close(fd)
     lines = log.splitlines()
     hits = [i for i, line in enumerate(lines) if SPLAT.search(line)]

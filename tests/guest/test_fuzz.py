@@ -15,7 +15,11 @@ PROVIDER = {"RDMAV_DRIVERS": os.path.join(os.path.dirname(BIN), "provider", "lib
 # A fixed seed keeps a failure reproducible (odp_fuzz -S SEED -v shows every
 # call); SOFTODP_FUZZ_SEED picks another one.
 SEED = os.environ.get("SOFTODP_FUZZ_SEED", "10")
-SECONDS = 40
+# About 1% of the fuzzed atomics complete (most targets refuse them). The
+# memory-safety kernel makes about 4.5 times fewer calls per second: a 40 s
+# run there makes about 170 CMP_SWP, so none completes in roughly one run
+# of six (one CI run saw it). It runs three times as long.
+SECONDS = 120 if os.environ.get("SOFTODP_FLAVOUR") == "kasan" else 40
 
 
 def fuzz(gid, *args, timeout=300):
@@ -58,9 +62,9 @@ def test_fuzzed_odp_and_dpmem_calls_get_only_documented_errors(gid):
     assert wait_live(before) == before
 
 
-def test_1tib_explicit_odp_mr_over_prot_none_fails_cleanly(gid):
+def test_1tib_explicit_odp_mr_over_prot_none_registers_and_refuses_access(gid):
     before = live_objects()
     r = fuzz(gid, "huge-prot-none")
     assert r.returncode == 0, f"{r.stdout}{r.stderr}"
-    assert re.search(r"errno=(ENOMEM|EINVAL)", r.stdout), r.stdout
+    assert "registered, write status=remote access error" in r.stdout, r.stdout
     assert wait_live(before) == before

@@ -51,6 +51,16 @@ def test_write_to_read_only_memory_fails_cleanly_and_says_why(gid):
     assert "write to memory mapped without write permission" in log
 
 
+def test_write_past_the_end_of_a_truncated_file_fails_at_once_and_says_why(gid):
+    """The CPU would get SIGBUS there: the RDMA WRITE must fail (not RNR
+    forever), and dmesg must name the cause."""
+    before = hw_counters()
+    odp_rdma(gid, "truncated", timeout=60)
+    assert counter_delta(before, hw_counters())["odp_fault_errors"] >= 1
+    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+    assert "the mm failed the fault (SIGBUS or a memory error)" in log
+
+
 def test_fork_keeps_copy_on_write_on_both_sides(gid):
     odp_rdma(gid, "fork")
 

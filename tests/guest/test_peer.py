@@ -17,6 +17,7 @@ import time
 import pytest
 
 import dpmem
+from kmsg import KernelLog
 from rdma import BIN, counter_delta, hw_counters, mr_stats
 
 PEER_RDMA = os.path.join(BIN, "peer_rdma")
@@ -261,10 +262,10 @@ def test_only_provider_in_the_peer_group_still_maps_in_place(gid, reload_dpmem):
 
 def test_migrations_racing_rdma_for_a_minute(gid):
     before = hw_counters()
-    log0 = len(dmesg())
+    klog = KernelLog()
     out = peer_rdma(gid, "stress", "-s", str(256 * KIB), operands=["60"], timeout=900)["stress"]
     d = counter_delta(before, hw_counters())
-    log = dmesg()[log0:]
+    log = klog.take()
     # the program compared every round; here: both sides really worked
     assert out["iterations"] > 0, out
     assert out["migrations"] >= 20 and out["pages_moved"] >= 64 * 10, out
@@ -291,10 +292,10 @@ def test_unload_dpmem_under_odp_mrs_mapping_its_pages(gid, importers):
         assert held["residency_before"]["device"] == npages, held
         assert counter_delta(before, hw_counters())["odp_peer_maps"] >= npages
         mr0 = mr_stats(lkey)
-        log0 = len(dmesg())
+        klog = KernelLog()
         dpmem.unload_module()
-        assert re.search(rf"dpmem0: moved {npages} pages back to system memory",
-                         dmesg()[log0:]), dmesg()[log0:]
+        log = klog.take()
+        assert re.search(rf"dpmem0: moved {npages} pages back to system memory", log), log
         # the pages left the device under the MR: its mirror let go of them
         mr1 = mr_stats(lkey)
         assert mr1["page_invalidations"] - mr0["page_invalidations"] >= npages, (mr0, mr1)
@@ -319,9 +320,10 @@ def test_process_killed_while_mapping_device_pages_leaves_nothing_behind(gid, re
         prog.kill()
     # exit unmapped the pages (freed in place) and with them the mappings
     assert [s["pages_resident"] for s in dpmem.all_stats()] == [0, 0]
-    log0 = len(dmesg())
+    klog = KernelLog()
     reload_dpmem()  # unregistering warns about mappings never given back
-    assert "still mapped" not in dmesg()[log0:]
+    log = klog.take()
+    assert "still mapped" not in log, log
 
 
 def test_fork_with_pages_on_the_device(gid, importers):

@@ -32,8 +32,10 @@ FLAVOUR = os.environ.get("SOFTODP_FLAVOUR", "debug")
 
 # What each flavour's kernel must have on top of the common options.
 FLAVOUR_OPTIONS = {
-    "debug": [],
-    "kasan": ["KASAN", "KASAN_GENERIC", "KASAN_VMALLOC", "UBSAN", "UBSAN_BOUNDS", "KFENCE",
+    "debug": ["PROVE_LOCKING", "DEBUG_VM", "DEBUG_LIST", "DEBUG_ATOMIC_SLEEP"],
+    "release": [],
+    "kasan": ["PROVE_LOCKING", "DEBUG_VM", "DEBUG_LIST", "DEBUG_ATOMIC_SLEEP",
+              "KASAN", "KASAN_GENERIC", "KASAN_VMALLOC", "UBSAN", "UBSAN_BOUNDS", "KFENCE",
               "DEBUG_KMEMLEAK", "DEBUG_OBJECTS", "DEBUG_PAGEALLOC",
               "DEBUG_PAGEALLOC_ENABLE_DEFAULT"],
 }
@@ -42,6 +44,7 @@ FLAVOUR_OPTIONS = {
 # kernel logs for it (kernel/selftest/softodp_splat.c).
 FLAVOUR_REPORTS = {
     "debug": {"warn": "softodp_splat: deliberate warning"},
+    "release": {"warn": "softodp_splat: deliberate warning"},
     "kasan": {"warn": "softodp_splat: deliberate warning",
               "kasan": "BUG: KASAN: slab-use-after-free",
               "ubsan": "UBSAN: array-index-out-of-bounds",
@@ -56,13 +59,16 @@ def test_guest_config_has_every_required_option():
     for sym in ["ZONE_DEVICE", "DEVICE_PRIVATE", "HMM_MIRROR", "MMU_NOTIFIER",
                 "MIGRATION", "TRANSPARENT_HUGEPAGE", "INFINIBAND",
                 "INFINIBAND_USER_ACCESS", "INFINIBAND_ON_DEMAND_PAGING", "NET_9P_VIRTIO",
-                "9P_FS", "VIRTIO_PCI", "VETH", "MAGIC_SYSRQ", "PROVE_LOCKING",
-                "DEBUG_VM", "DEBUG_LIST", "DEBUG_ATOMIC_SLEEP",
+                "9P_FS", "VIRTIO_PCI", "VETH", "MAGIC_SYSRQ",
                 # the mm events ODP must survive, and fault injection
                 "SWAP", "MEMCG", "NUMA", "COMPACTION", "KSM", "VIRTIO_BLK", "EXT2_FS",
                 "FAILSLAB", "FAIL_PAGE_ALLOC", "FAULT_INJECTION_DEBUG_FS",
                 ] + FLAVOUR_OPTIONS[FLAVOUR]:
         assert re.search(rf"^CONFIG_{sym}=y$", config, re.M), sym
+    if FLAVOUR == "release":
+        # benchmarks only: none of the debugging that costs time
+        for sym in ["PROVE_LOCKING", "DEBUG_VM", "DEBUG_LIST", "KASAN"]:
+            assert not re.search(rf"^CONFIG_{sym}=y$", config, re.M), sym
     assert re.search(r"^CONFIG_TEST_HMM=m$", config, re.M)
     assert not re.search(r"^CONFIG_RDMA_RXE=", config, re.M), "in-tree rxe must be off"
 

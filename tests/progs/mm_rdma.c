@@ -97,6 +97,9 @@
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 /* <numaif.h> is libnuma's; the syscalls need only these */
 #define MPOL_DEFAULT 0
 #define MPOL_BIND 2
@@ -1420,33 +1423,59 @@ static long anon_huge_kb(const void *p)
 	return kb;
 }
 
+/*
+ * MADV_COLLAPSE, tried again on EAGAIN (as its manual says) up to 10 times:
+ * 0 or the last errno. A swap-in in the collapse fails with EAGAIN on a page
+ * that is locked (its read still in flight) after waiting for it, so every
+ * try gets further.
+ */
 static int collapse(struct target *t)
 {
 	int i;
 
 	for (i = 0; i < 10; i++) {
 		if (!madvise(t->buf, t->len, MADV_COLLAPSE))
-			return 1;
+			return 0;
 		if (errno != EAGAIN)
-			die("madvise(MADV_COLLAPSE): %m");
+			break;
 	}
-	return 0;
+	return errno;
 }
 
 /*
  * Page the region out (a THP is split or swapped), then collapse it again
- * (swapping it in). A collapse racing the traffic may fail for the moment:
- * EAGAIN, or EINVAL when the swap-in in khugepaged's path lost a race; the
- * race requires that some collapses succeed.
+ * (swapping it in). khugepaged collapses a range only if one of its pages
+ * is mapped writable (else SCAN_PAGE_RO, EINVAL); when the pageout took
+ * every page and the traffic refaulted none before the collapse looked,
+ * the race was lost every time on a slow kernel. So the first page is
+ * faulted back writable first, which changes no byte. A collapse racing
+ * the traffic may still fail for the moment: EAGAIN ten times in a row,
+ * or EINVAL when the swap-in in khugepaged's path lost a race; the race
+ * requires that some collapses succeed.
  */
+static atomic_long collapse_eagain, collapse_enomem, collapse_einval,
+	collapse_ebusy;
+
 static void ev_pageout_collapse(struct target *t)
 {
+	int err;
+
 	ev_pageout(t);
-	if (!madvise(t->buf, t->len, MADV_COLLAPSE))
+	if (madvise(t->buf, PAGE, MADV_POPULATE_WRITE))
+		die("madvise(MADV_POPULATE_WRITE): %m");
+	err = collapse(t);
+	if (!err)
 		atomic_fetch_add(&event_hits, 1);
-	else if (errno != EAGAIN && errno != ENOMEM && errno != EINVAL &&
-		 errno != EBUSY)
-		die("madvise(MADV_COLLAPSE): %m");
+	else if (err == EAGAIN)
+		atomic_fetch_add(&collapse_eagain, 1);
+	else if (err == ENOMEM)
+		atomic_fetch_add(&collapse_enomem, 1);
+	else if (err == EINVAL)
+		atomic_fetch_add(&collapse_einval, 1);
+	else if (err == EBUSY)
+		atomic_fetch_add(&collapse_ebusy, 1);
+	else
+		die("madvise(MADV_COLLAPSE): %s", strerror(err));
 }
 
 static int test_thp_collapse(void)
@@ -1454,6 +1483,7 @@ static int test_thp_collapse(void)
 	struct target t;
 	char *p;
 	long kb;
+	int err;
 
 	if (size != HUGE_2M)
 		die("thp-collapse: the size is 2 MiB");
@@ -1469,8 +1499,9 @@ static int test_thp_collapse(void)
 		die("region has %ld kB of huge pages before MADV_COLLAPSE", kb);
 	if (madvise(p, HUGE_2M, MADV_HUGEPAGE))
 		die("madvise(MADV_HUGEPAGE): %m");
-	if (!collapse(&t))
-		die("madvise(MADV_COLLAPSE) kept failing with EAGAIN");
+	err = collapse(&t);
+	if (err)
+		die("madvise(MADV_COLLAPSE): %s", strerror(err));
 	kb = anon_huge_kb(p);
 	if (kb < 2048)
 		die("AnonHugePages is %ld kB after MADV_COLLAPSE, expected 2048",
@@ -1479,8 +1510,12 @@ static int test_thp_collapse(void)
 	if (racing) {
 		race(&t, ev_pageout_collapse);
 		if (!atomic_load(&event_hits))
-			die("no MADV_COLLAPSE succeeded in %ld tries during the race",
-			    (long)atomic_load(&events));
+			die("no MADV_COLLAPSE succeeded in %ld tries during the race (EAGAIN %ld, ENOMEM %ld, EINVAL %ld, EBUSY %ld)",
+			    (long)atomic_load(&events),
+			    (long)atomic_load(&collapse_eagain),
+			    (long)atomic_load(&collapse_enomem),
+			    (long)atomic_load(&collapse_einval),
+			    (long)atomic_load(&collapse_ebusy));
 		st_collapsed += atomic_load(&event_hits);
 	} else {
 		traffic(&t, 0, HUGE_2M);

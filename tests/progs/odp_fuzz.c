@@ -19,8 +19,10 @@
  *                   Prints a summary: calls per kind, errors per errno,
  *                   completions per status.
  *   huge-prot-none  one explicit ODP ibv_reg_mr of 1 TiB over a PROT_NONE
- *                   reservation; prints "huge-prot-none: errno=NAME" and
- *                   succeeds if the registration failed with ENOMEM or EINVAL
+ *                   reservation, which must succeed, then an RDMA WRITE into
+ *                   it; prints "huge-prot-none: registered, write
+ *                   status=..." and succeeds if the write failed with
+ *                   IBV_WC_REM_ACCESS_ERR
  *   busy            for teardown tests: an explicit and an implicit ODP MR
  *                   over 32 MiB each, async prefetches queued, and 16 RDMA
  *                   WRITE/READs of 64 KiB always in flight between them while
@@ -1398,24 +1400,30 @@ static int test_fuzz(double seconds, unsigned long max_iter)
 static int test_huge_prot_none(void)
 {
 	const size_t len = TiB;
-	void *p = xmmap(NULL, len, PROT_NONE, 0);
-	struct ibv_mr *mr;
-	int err;
+	char *p = xmmap(NULL, len, PROT_NONE, 0);
+	char *src = xmmap(NULL, 4096, PROT_READ | PROT_WRITE, 0);
+	struct ibv_mr *mr, *smr;
+	enum ibv_wc_status st;
 
 	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
-	errno = 0;
 	mr = ibv_reg_mr(v.pd, p, len, IBV_ACCESS_ON_DEMAND |
 			IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
 			IBV_ACCESS_REMOTE_READ);
-	err = errno;
-	if (mr) {
-		ibv_dereg_mr(mr);
-		die("a 1 TiB explicit ODP MR over PROT_NONE was registered");
-	}
-	printf("huge-prot-none: errno=%s\n", strerrorname_np(err) ?: "?");
+	if (!mr)
+		die("a 1 TiB explicit ODP MR over PROT_NONE: %m");
+	smr = vctx_reg(&v, src, 4096, 0);
+	memset(src, 0x5a, 4096);
+	/* nothing is mapped there: a remote access error, nothing else */
+	st = vctx_rdma(&v, IBV_WR_RDMA_WRITE, smr, src, 4096,
+		       (uintptr_t)p + len / 2, mr->rkey);
+	printf("huge-prot-none: registered, write status=%s\n",
+	       ibv_wc_status_str(st));
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(smr);
 	vctx_close(&v);
 	munmap(p, len);
-	return err == ENOMEM || err == EINVAL ? 0 : 1;
+	munmap(src, 4096);
+	return st == IBV_WC_REM_ACCESS_ERR ? 0 : 1;
 }
 
 /* ---------------------------------------------------------- busy mode */

@@ -14,6 +14,10 @@
  *              IBV_WC_REM_ACCESS_ERR and leaves the bytes unchanged
  *   fork       COW after fork: neither side's writes leak into the other
  *   file       MAP_SHARED file (-f) coherent with read()/write()
+ *   truncated  MAP_SHARED memfd cut to half its size under the MR: a WRITE
+ *              past the end (SIGBUS for the CPU) fails with
+ *              IBV_WC_REM_ACCESS_ERR at once; the half before it keeps its
+ *              bytes
  *   thp        a 2 MiB transparent huge page (counters are checked by the
  *              caller)
  *   hugetlb    a MAP_HUGETLB 2 MiB page
@@ -119,6 +123,14 @@ static void expect_ok(enum ibv_wc_status st, const char *what)
 {
 	if (st != IBV_WC_SUCCESS)
 		die("%s: completion status %s", what, ibv_wc_status_str(st));
+}
+
+static void expect_status(enum ibv_wc_status st, enum ibv_wc_status want,
+			  const char *what)
+{
+	if (st != want)
+		die("%s: completion status %s, expected %s", what,
+		    ibv_wc_status_str(st), ibv_wc_status_str(want));
 }
 
 static uint64_t va(const void *p)
@@ -289,10 +301,7 @@ static int test_mprotect(void)
 	fill(loc, size, 2);
 	st = vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, size, va(rem),
 		       rmr->rkey);
-	if (st != IBV_WC_REM_ACCESS_ERR)
-		die("WRITE to PROT_READ memory: %s, expected %s",
-		    ibv_wc_status_str(st),
-		    ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+	expect_status(st, IBV_WC_REM_ACCESS_ERR, "WRITE to PROT_READ memory");
 	expect_same(rem, ref, size, "PROT_READ target after refused WRITE");
 	ibv_dereg_mr(lmr);
 	ibv_dereg_mr(rmr);
@@ -395,6 +404,44 @@ static int test_file(void)
 	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_READ, lmr, loc, size, va(fm),
 			    fmr->rkey), "READ of file mapping");
 	expect_same(loc, ref, size, "RDMA READ after pwrite()");
+	ibv_dereg_mr(lmr);
+	ibv_dereg_mr(fmr);
+	vctx_close(&v);
+	munmap(fm, size);
+	close(fd);
+	return 0;
+}
+
+static int test_truncated(void)
+{
+	char *loc = map_anon(size), *ref = map_anon(size);
+	size_t half = size / 2;
+	struct ibv_mr *lmr, *fmr;
+	enum ibv_wc_status st;
+	struct vctx v;
+	char *fm;
+	int fd;
+
+	fd = memfd_create("odp_rdma-truncated", 0);
+	if (fd < 0 || ftruncate(fd, size))
+		die("memfd_create: %m");
+	fm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fm == MAP_FAILED)
+		die("mmap memfd: %m");
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	lmr = vctx_reg(&v, loc, size, odp);
+	fmr = vctx_reg(&v, fm, size, odp);
+	fill(loc, size, 6);
+	expect_ok(vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc, size, va(fm),
+			    fmr->rkey), "WRITE before the cut");
+	memcpy(ref, loc, half);
+	if (ftruncate(fd, half))
+		die("ftruncate: %m");
+	fill(loc, size, 7);
+	st = vctx_rdma(&v, IBV_WR_RDMA_WRITE, lmr, loc + half, half,
+		       va(fm + half), fmr->rkey);
+	expect_status(st, IBV_WC_REM_ACCESS_ERR, "WRITE past the end of the file");
+	expect_same(fm, ref, half, "file contents before the cut");
 	ibv_dereg_mr(lmr);
 	ibv_dereg_mr(fmr);
 	vctx_close(&v);
@@ -600,10 +647,7 @@ static int test_implicit_unmap(void)
 	fill(scratch, 4096, 3);
 	st = vctx_rdma(&v, IBV_WR_RDMA_WRITE, mr, scratch, 4096, va(a),
 		       mr->rkey);
-	if (st != IBV_WC_REM_ACCESS_ERR)
-		die("WRITE to unmapped memory: %s, expected %s",
-		    ibv_wc_status_str(st),
-		    ibv_wc_status_str(IBV_WC_REM_ACCESS_ERR));
+	expect_status(st, IBV_WC_REM_ACCESS_ERR, "WRITE to unmapped memory");
 	vctx_reconnect(&v);
 	implicit_traffic(&v, mr, b, scratch, 4);
 	ibv_dereg_mr(mr);
@@ -957,6 +1001,8 @@ int main(int argc, char **argv)
 		return test_fork();
 	if (!strcmp(t, "file"))
 		return test_file();
+	if (!strcmp(t, "truncated"))
+		return test_truncated();
 	if (!strcmp(t, "thp"))
 		return test_huge(0);
 	if (!strcmp(t, "hugetlb"))
