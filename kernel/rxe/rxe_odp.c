@@ -16,13 +16,14 @@
  * atomic on an ODP MR, and before a requester sends from (or asks for a READ
  * or atomic result into) one, it checks that the pages are present. When
  * they are not, it hands a fault of a window around them to the device's
- * fault workqueue (rxe_odp_defer()) and does not wait: a WRITE or SEND is
+ * fault workqueue (rxe_odp_defer()) and does not wait in the task: a READ
+ * or atomic response, and the requester's send queue, wait until the worker
+ * has the pages in and schedules the task again; a WRITE or SEND packet
+ * waits the same way for a short while (odp_write_hold_us), and is then
  * answered with an RNR NAK, so the requester sends it again after its RNR
- * timer; a READ or atomic response, and the requester's send queue, wait
- * until the worker has the pages in and schedules the task again. A fault
- * that fails for a passing reason (racing invalidations, no memory) is
- * tried again by the next retry; one that fails for good (not mapped, no
- * permission) ends the request that meets the absent page next.
+ * timer. A fault that fails for a passing reason (racing invalidations, no
+ * memory) is tried again by the next retry; one that fails for good (not
+ * mapped, no permission) ends the request that meets the absent page next.
  *
  * Errors: an access to an address the process has not mapped, or a write to
  * memory it mapped read-only, fails; the caller turns that into the usual
@@ -66,6 +67,11 @@ static unsigned int odp_fault_window = SZ_1M;
 module_param(odp_fault_window, uint, 0644);
 MODULE_PARM_DESC(odp_fault_window,
 		 "Bytes a deferred ODP fault brings in, from the faulting address to the end of the request at most");
+
+static unsigned int odp_write_hold_us = 20000;
+module_param(odp_write_hold_us, uint, 0644);
+MODULE_PARM_DESC(odp_write_hold_us,
+		 "How long a WRITE or SEND packet waits for its deferred ODP fault before an RNR NAK (us; at most half the QP's own ACK timeout; 0: at once)");
 
 /* ODP MRs on all devices: the requester checks local SGEs only if any */
 static atomic_t rxe_odp_nr_mrs = ATOMIC_INIT(0);
@@ -1008,13 +1014,55 @@ static int rxe_odp_dma_need(struct rxe_qp *qp, struct rxe_odp_fault *f,
 	return err;
 }
 
-static enum resp_states rxe_odp_resp_state(int err, bool stall)
+/*
+ * A WRITE or SEND packet met a pending fault of the responder's slot: hold
+ * it, first in line, while the fault is younger than the hold, and answer
+ * with an RNR NAK once it is older. The requester's ACK timer runs in the
+ * meantime and the responder cannot know its value; the QP's own timeout
+ * stands in for it (both ends of a connection usually set the same one),
+ * and the hold is at most half of it.
+ */
+static enum resp_states rxe_odp_hold(struct rxe_qp *qp)
+{
+	struct rxe_odp_fault *f = &qp->odp.resp;
+	u64 hold = READ_ONCE(odp_write_hold_us);
+	ktime_t queued;
+	bool busy;
+	s64 age;
+
+	if (qp->attr.timeout)
+		hold = min(hold, div_u64(4096ULL << qp->attr.timeout,
+					 2 * NSEC_PER_USEC));
+	spin_lock_bh(&f->lock);
+	busy = f->busy;
+	queued = f->queued;
+	spin_unlock_bh(&f->lock);
+	/* done in the meantime: the worker has scheduled the responder */
+	if (!busy)
+		return RESPST_ODP_STALL;
+	age = ktime_us_delta(ktime_get(), queued);
+	if (age >= hold)
+		return RESPST_ERR_ODP_RNR;
+	timer_reduce(&qp->odp.hold_timer,
+		     jiffies + usecs_to_jiffies(hold - age) + 1);
+	return RESPST_ODP_STALL;
+}
+
+static void rxe_odp_hold_expired(struct timer_list *t)
+{
+	struct rxe_qp *qp = from_timer(qp, t, odp.hold_timer);
+
+	rxe_sched_task(&qp->recv_task);
+}
+
+static enum resp_states rxe_odp_resp_state(struct rxe_qp *qp, int err,
+					   bool stall)
 {
 	if (!err)
 		return RESPST_NONE;
 	if (err != -EAGAIN)
 		return RESPST_ERR_RKEY_VIOLATION;
-	return stall ? RESPST_ODP_STALL : RESPST_ERR_ODP_RNR;
+	return stall ? RESPST_ODP_STALL : rxe_odp_hold(qp);
 }
 
 /**
@@ -1027,7 +1075,9 @@ static enum resp_states rxe_odp_resp_state(int err, bool stall)
  *	to odp_fault_window of them in)
  * @flags: SODP_WRITE for WRITE and atomics, 0 for READ
  * @stall: READ and atomics: the response waits (RESPST_ODP_STALL) and the
- *	fault worker schedules the responder again; otherwise the request is
+ *	fault worker schedules the responder again; otherwise (WRITE) the
+ *	packet waits in the same way for up to odp_write_hold_us (at most half
+ *	the QP's ACK timeout) from when the fault was queued, and is then
  *	refused with an RNR NAK (RESPST_ERR_ODP_RNR) and sent again later
  *	(the worker schedules the responder either way)
  *
@@ -1048,9 +1098,9 @@ enum resp_states rxe_odp_resp_need(struct rxe_qp *qp, struct rxe_mr *mr,
 	 * The responder is always scheduled when the fault is done: a READ
 	 * may have stalled behind a WRITE's fault while it was pending.
 	 */
-	return rxe_odp_resp_state(rxe_odp_need(qp, &qp->odp.resp,
-					       &qp->recv_task, mr, iova, len,
-					       window, flags),
+	return rxe_odp_resp_state(qp, rxe_odp_need(qp, &qp->odp.resp,
+						   &qp->recv_task, mr, iova,
+						   len, window, flags),
 				  stall);
 }
 
@@ -1060,17 +1110,20 @@ enum resp_states rxe_odp_resp_need(struct rxe_qp *qp, struct rxe_mr *mr,
  * @dma: the receive WQE's buffers, at the position the packet lands
  * @len: the packet's payload
  *
- * Returns RESPST_NONE, RESPST_ERR_ODP_RNR or RESPST_ERR_RKEY_VIOLATION.
+ * The packet waits for a pending fault as a WRITE does (rxe_odp_resp_need()).
+ *
+ * Returns RESPST_NONE, RESPST_ODP_STALL, RESPST_ERR_ODP_RNR or
+ * RESPST_ERR_RKEY_VIOLATION.
  */
 enum resp_states rxe_odp_resp_need_dma(struct rxe_qp *qp,
 				       struct rxe_dma_info *dma, u32 len)
 {
 	if (qp_type(qp) != IB_QPT_RC)
 		return RESPST_NONE;
-	return rxe_odp_resp_state(rxe_odp_dma_need(qp, &qp->odp.resp,
-						   &qp->recv_task, dma, len,
-						   IB_ACCESS_LOCAL_WRITE,
-						   SODP_WRITE),
+	return rxe_odp_resp_state(qp, rxe_odp_dma_need(qp, &qp->odp.resp,
+						       &qp->recv_task, dma, len,
+						       IB_ACCESS_LOCAL_WRITE,
+						       SODP_WRITE),
 				  false);
 }
 
@@ -1147,6 +1200,7 @@ void rxe_odp_qp_init(struct rxe_qp *qp)
 		spin_lock_init(&slots[i]->lock);
 		slots[i]->qp = qp;
 	}
+	timer_setup(&qp->odp.hold_timer, rxe_odp_hold_expired, 0);
 }
 
 /**
@@ -1163,6 +1217,7 @@ void rxe_odp_qp_stop(struct rxe_qp *qp)
 	struct rxe_mr *mr;
 	unsigned int i;
 
+	timer_shutdown_sync(&qp->odp.hold_timer);
 	for (i = 0; i < ARRAY_SIZE(slots); i++) {
 		f = slots[i];
 		spin_lock_bh(&f->lock);

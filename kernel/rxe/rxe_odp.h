@@ -8,6 +8,7 @@
 
 #include <linux/ktime.h>
 #include <linux/spinlock.h>
+#include <linux/timer.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
 
@@ -57,9 +58,11 @@ struct rxe_odp_fault {
  * struct rxe_odp_qp - a QP's deferred-fault slots, one per side
  * @resp: the responder's (remote WRITE, SEND, READ, atomics)
  * @req: the requester's (local SGEs of a send WQE)
- * @keep_srq_wqe: the responder refused the packet that took a WQE from the
- *	SRQ with an RNR NAK; the packet's retry uses that WQE again instead of
- *	taking another (responder task only)
+ * @hold_timer: schedules the responder when a WRITE or SEND packet held for
+ *	@resp's fault has waited as long as it may (rxe_odp_hold())
+ * @keep_srq_wqe: the responder held back, or refused with an RNR NAK, the
+ *	packet that took a WQE from the SRQ; the packet's next pass uses that
+ *	WQE again instead of taking another (responder task only)
  *
  * One fault per side is outstanding at a time: a second miss while one is
  * pending is answered like the first (RNR NAK or wait) without queueing.
@@ -67,6 +70,7 @@ struct rxe_odp_fault {
 struct rxe_odp_qp {
 	struct rxe_odp_fault resp;
 	struct rxe_odp_fault req;
+	struct timer_list hold_timer;
 	bool keep_srq_wqe;
 };
 

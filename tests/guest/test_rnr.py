@@ -1,6 +1,7 @@
 """ODP faults never break a connection (issue 11): faults are deferred to a
-worker; WRITE and SEND get RNR NAKs, READ and atomic responses and the
-requester's own buffers wait; only real errors end a request."""
+worker; READ and atomic responses and the requester's own buffers wait for
+them; a WRITE or SEND packet waits up to odp_write_hold_us (at most half the
+QP's ACK timeout) and then gets an RNR NAK; only real errors end a request."""
 import os
 import signal
 import subprocess
@@ -14,14 +15,17 @@ from test_teardown import KO, sh
 
 ODP_RNR = os.path.join(BIN, "odp_rnr")
 DELAY = "/sys/kernel/debug/softodp_mirror/fault_delay_ms"
+HOLD = "/sys/module/rdma_rxe/parameters/odp_write_hold_us"
 LATENCY = "/sys/kernel/debug/rxe_odp/fault_latency_us"
 
-# what answers a fault on each side (docs/odp.md, "Deferred faults")
+# what answers a fault on each side (docs/odp.md, "Deferred faults"):
+# the packet waits for its fault, up to the hold; then an RNR NAK
 RNR_OPS = ["write", "send", "srq-send"]
+# the response waits for as long as the fault takes
 STALL_OPS = ["read", "fadd", "cswap"]
+# the requester's send queue waits
 LOCAL_OPS = ["local-send", "local-read"]
-COUNTER = {**{op: "odp_rnr_naks" for op in RNR_OPS},
-           **{op: "odp_fault_stalls" for op in STALL_OPS},
+COUNTER = {**{op: "odp_fault_stalls" for op in RNR_OPS + STALL_OPS},
            **{op: "odp_local_fault_waits" for op in LOCAL_OPS}}
 
 
@@ -35,6 +39,20 @@ def fault_delay():
     set_delay(0)
 
 
+@pytest.fixture
+def write_hold():
+    """Set how long a WRITE or SEND packet waits for its fault (us)."""
+    with open(HOLD) as f:
+        default = f.read().strip()
+
+    def set_hold(us):
+        with open(HOLD, "w") as f:
+            f.write(str(us))
+    set_hold(default)
+    yield set_hold
+    set_hold(default)
+
+
 def odp_rnr(gid, *args, timeout=600):
     r = subprocess.run([ODP_RNR, "-d", "rxe0", "-g", gid, *args], capture_output=True,
                        text=True, timeout=timeout)
@@ -46,7 +64,9 @@ def status_of(out):
 
 
 @pytest.mark.parametrize("op", RNR_OPS + STALL_OPS + LOCAL_OPS)
-def test_absent_pages_are_faulted_off_the_data_path_and_the_op_succeeds(gid, op):
+def test_absent_pages_are_faulted_off_the_data_path_and_the_op_succeeds(gid, op, write_hold):
+    # a hold of 500 ms: far longer than a 64 KiB fault takes, so nothing is NAKed
+    write_hold(500_000)
     before = hw_counters()
     rc, out = odp_rnr(gid, "slow", op)
     d = counter_delta(before, hw_counters())
@@ -54,22 +74,59 @@ def test_absent_pages_are_faulted_off_the_data_path_and_the_op_succeeds(gid, op)
     assert d["odp_faults_deferred"] >= 1, d
     assert d[COUNTER[op]] >= 1, d
     assert d["odp_deferred_fault_errors"] == 0, d
+    assert d["odp_rnr_naks"] == 0 and d["send_rnr_err"] == 0, d
+
+
+@pytest.mark.parametrize("op", RNR_OPS + STALL_OPS + LOCAL_OPS)
+def test_a_fault_that_takes_seconds_completes_with_rnr_retry_7(gid, op, fault_delay, write_hold):
+    fault_delay(1500)
+    before = hw_counters()
+    t0 = time.monotonic()
+    rc, out = odp_rnr(gid, "-R", "7", "slow", op)
+    took = time.monotonic() - t0
+    d = counter_delta(before, hw_counters())
+    assert rc == 0 and status_of(out) == "success", out
+    assert took >= 1.5, (took, out)   # the fault really was slow
     if op in RNR_OPS:
-        # every RNR NAK of ours reached the requester, which retried
+        # held for the default 20 ms, then NAKed; every RNR NAK of ours
+        # reached the requester, which retried
+        assert d["odp_rnr_naks"] >= 1, d
         assert d["rcvd_rnr_err"] >= d["odp_rnr_naks"], d
         assert d["retry_rnr_exceeded_err"] == 0, d
     else:
         assert d["odp_rnr_naks"] == 0, d
 
 
-@pytest.mark.parametrize("op", RNR_OPS + STALL_OPS + LOCAL_OPS)
-def test_a_fault_that_takes_seconds_completes_with_rnr_retry_7(gid, op, fault_delay):
-    fault_delay(1500)
+@pytest.mark.parametrize("op", RNR_OPS)
+def test_a_short_fault_is_waited_for_even_with_rnr_retry_0(gid, op, fault_delay, write_hold):
+    # a WRITE or SEND whose fault ends within the hold is not NAKed, so a
+    # requester without RNR retries sees it succeed, just later
+    write_hold(500_000)
+    fault_delay(150)
+    before = hw_counters()
     t0 = time.monotonic()
-    rc, out = odp_rnr(gid, "-R", "7", "slow", op)
+    rc, out = odp_rnr(gid, "-R", "0", "slow", op)
     took = time.monotonic() - t0
+    d = counter_delta(before, hw_counters())
     assert rc == 0 and status_of(out) == "success", out
-    assert took >= 1.5, (took, out)   # the fault really was slow
+    assert took >= 0.15, (took, out)
+    assert d["odp_fault_stalls"] >= 1, d
+    assert d["odp_rnr_naks"] == 0 and d["rcvd_rnr_err"] == 0, d
+
+
+def test_the_hold_is_at_most_half_the_qps_ack_timeout(gid, fault_delay, write_hold):
+    # a hold of 10 s asked for, a 1.5 s fault, and odp_rnr's QPs' timeout 18
+    # (4.096 us << 18 = 1.07 s): the packet is NAKed after 536 ms, before the
+    # requester's ACK timer fires,
+    # so the requester never retransmits for a timeout
+    write_hold(10_000_000)
+    fault_delay(1500)
+    before = hw_counters()
+    rc, out = odp_rnr(gid, "-R", "7", "slow", "write")
+    d = counter_delta(before, hw_counters())
+    assert rc == 0 and status_of(out) == "success", out
+    assert d["odp_fault_stalls"] >= 1 and d["odp_rnr_naks"] >= 1, d
+    assert d["completer_retry_err"] == 0, d
 
 
 @pytest.mark.parametrize("op", RNR_OPS + STALL_OPS + LOCAL_OPS)
@@ -101,7 +158,8 @@ def test_storm_never_breaks_a_connection(gid, churn):
     assert rc == 0 and "OK" in out, out
     stats = dict(kv.split("=") for kv in out.split("storm: ")[1].splitlines()[0].split())
     assert int(stats["ops"]) >= 20 and int(stats["events"]) >= 100, stats
-    assert d["odp_faults_deferred"] > 0 and d["odp_rnr_naks"] > 0, d
+    assert d["odp_faults_deferred"] > 0, d
+    assert d["odp_fault_stalls"] + d["odp_rnr_naks"] > 0, d
     assert d["odp_pages_invalidated"] > 0, d
     assert d["odp_deferred_fault_errors"] == 0, d
     if args:
