@@ -171,23 +171,53 @@ def section_implicit():
           modes=("odp", "implicit"))
 
 
+def write_hold(us=None):
+    """Read, or with `us` set, rxe's odp_write_hold_us; None on a kernel
+    without it (upstream)."""
+    path = "/sys/module/rdma_rxe/parameters/odp_write_hold_us"
+    if not os.path.exists(path):
+        return None
+    if us is not None:
+        with open(path, "w") as f:
+            f.write(str(us))
+    with open(path) as f:
+        return f.read().strip()
+
+
 def section_touch():
-    for kind, args in (("4k", []), ("thp", ["-H"])):
-        samples, err = [], None
-        for _ in range(REPEAT):
-            try:
-                samples.append(prog("bench_mm", "-s", str(64 * MiB), *args, "touch"))
-            except Exception as e:
-                err = f"failed: {e}"
-                break
-        for key, mode in (("cpu_ns", "cpu"), ("write_first_ns", "odp_write_first"),
-                          ("write_warm_ns", "odp_write_warm"),
-                          ("read_first_ns", "odp_read_first"),
-                          ("read_warm_ns", "odp_read_warm")):
-            record("touch", f"first touch {kind}", mode, "ns/page", "lower",
-                   [s[key] for s in samples], err, page=kind,
-                   thp_kb=[s["thp_kb"] for s in samples])
-        log(f"touch {kind}: {samples or err}")
+    # softodp's default (a WRITE waits up to the hold for its fault) and,
+    # alternating with it, hold 0 (an RNR NAK at once, as before the hold)
+    default = write_hold()
+    holds = [(default, "")] + ([("0", "_rnr")] if default is not None else [])
+    keys = (("write_first_ns", "odp_write_first"), ("write_warm_ns", "odp_write_warm"),
+            ("read_first_ns", "odp_read_first"), ("read_warm_ns", "odp_read_warm"))
+    try:
+        for kind, args in (("4k", []), ("thp", ["-H"])):
+            samples, err = {suffix: [] for _, suffix in holds}, None
+            # a fault is a small difference of two noisy passes: more runs
+            for _ in range(2 * REPEAT + 1):
+                try:
+                    for hold, suffix in holds:
+                        write_hold(hold)
+                        samples[suffix].append(prog("bench_mm", "-s", str(64 * MiB), *args,
+                                                    "touch"))
+                except Exception as e:
+                    err = f"failed: {e}"
+                    break
+            base = samples[""]
+            record("touch", f"first touch {kind}", "cpu", "ns/page", "lower",
+                   [s["cpu_ns"] for s in base], err, page=kind,
+                   thp_kb=[s["thp_kb"] for s in base], hold_us=default)
+            for _, suffix in holds:
+                got = samples[suffix]
+                for key, mode in keys:
+                    record("touch", f"first touch {kind}", mode + suffix, "ns/page", "lower",
+                           [s[key] for s in got], err, page=kind,
+                           thp_kb=[s["thp_kb"] for s in got],
+                           hold_us=default if not suffix else "0")
+            log(f"touch {kind}: {err or samples}")
+    finally:
+        write_hold(default)
 
 
 def section_reg():
