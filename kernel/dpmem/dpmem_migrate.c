@@ -15,9 +15,24 @@
  * pagemap (dpmem_page_is_mine()); pages of another pagemap that share an
  * owner are left alone on the way out and taken as peers on the way in.
  *
+ * Every migrate_vma_setup() call raises MMU_NOTIFY_MIGRATE over its whole
+ * span, and with the peer group's shared owner it also collects (unmaps and
+ * restores) this instance's own pages. So each batch is first looked at with
+ * a residency snapshot, and each pass is handed only the runs of pages it is
+ * to move: a migration of pages that are already in place calls nothing and
+ * invalidates nothing.
+ *
+ * Counting: a page is eligible when the snapshot finds it in system memory
+ * (TO_DEVICE), on another dpmem instance (TO_DEVICE without NO_PEER), or on
+ * this one (TO_SYSTEM), and when it is an untouched address that the
+ * system pass collects; every eligible page that did not move counts as
+ * failed, whatever stopped it (the kernel skipped it, it is a KSM page, no
+ * memory for it).
+ *
  * All of it runs with the process's mmap_lock held for read, which keeps the
  * VMAs stable; migrate_vma_setup() locks and unmaps the selected pages.
  */
+#include <linux/bitmap.h>
 #include <linux/highmem.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
@@ -26,9 +41,16 @@
 
 #include "dpmem_priv.h"
 
+/*
+ * One batch's arrays; @eligible and @moved are indexed from the batch's
+ * start, as is @snap.map.
+ */
 struct dpmem_batch {
 	unsigned long src[DPMEM_BATCH_PAGES];
 	unsigned long dst[DPMEM_BATCH_PAGES];
+	DECLARE_BITMAP(eligible, DPMEM_BATCH_PAGES);
+	DECLARE_BITMAP(moved, DPMEM_BATCH_PAGES);
+	struct dpmem_snapshot snap;
 };
 
 /* Why a VMA's pages cannot move to a device, or NULL if they can. */
@@ -53,14 +75,15 @@ static const char *dpmem_vma_unmovable(struct vm_area_struct *vma)
  * @mm: the address space; its mmap_lock is held
  * @start: page-aligned start
  * @end: page-aligned end, > @start
- * @movable: also require private anonymous memory everywhere
+ * @need: DPMEM_VMA_MOVABLE: require private anonymous memory everywhere;
+ *	DPMEM_VMA_READABLE: require read access everywhere (no PROT_NONE)
  *
  * Return: 0; -EFAULT if part of the range is not mapped; -EOPNOTSUPP if
- * @movable and part of it is not private anonymous memory (logged, as the
- * reason is not obvious from the errno).
+ * part of it is not private anonymous memory, -EINVAL if part of it is
+ * PROT_NONE (both logged, as the reason is not obvious from the errno).
  */
 int dpmem_check_vmas(struct dpmem_dev *dev, struct mm_struct *mm,
-		     unsigned long start, unsigned long end, bool movable)
+		     unsigned long start, unsigned long end, unsigned int need)
 {
 	VMA_ITERATOR(vmi, mm, start);
 	struct vm_area_struct *vma;
@@ -72,7 +95,14 @@ int dpmem_check_vmas(struct dpmem_dev *dev, struct mm_struct *mm,
 
 		if (vma->vm_start > addr)
 			return -EFAULT;
-		why = movable ? dpmem_vma_unmovable(vma) : NULL;
+		if ((need & DPMEM_VMA_READABLE) && !(vma->vm_flags & VM_READ)) {
+			dev_info_ratelimited(dev->misc.this_device,
+					     "%s[%d]: [%#lx, %#lx) includes memory mapped PROT_NONE at %#lx; it has no data to move\n",
+					     current->comm, task_pid_nr(current),
+					     start, end, vma->vm_start);
+			return -EINVAL;
+		}
+		why = (need & DPMEM_VMA_MOVABLE) ? dpmem_vma_unmovable(vma) : NULL;
 		if (why) {
 			dev_info_ratelimited(dev->misc.this_device,
 					     "%s[%d]: [%#lx, %#lx) includes a %s mapping at %#lx; only private anonymous memory moves to a device\n",
@@ -112,10 +142,10 @@ struct page *dpmem_copy_out(struct page *dpage, struct vm_area_struct *vma,
 /*
  * Give every collected entry of @args a new device page of @dev holding a
  * copy of its source. Returns false if the device ran out; the entries left
- * without a page stay where they are and count as failed.
+ * without a page stay where they are. KSM pages stay too: moving one would
+ * unmap it from every process that shares it.
  */
-static bool dpmem_fill_in(struct dpmem_dev *dev, struct migrate_vma *args,
-			  struct dpmem_migrate *out)
+static bool dpmem_fill_in(struct dpmem_dev *dev, struct migrate_vma *args)
 {
 	bool full = false;
 	unsigned long i;
@@ -134,15 +164,14 @@ static bool dpmem_fill_in(struct dpmem_dev *dev, struct migrate_vma *args,
 			    dpmem_page_is_mine(dev, spage))
 				continue;
 			from = dpmem_backing(spage);
-		}
-		if (full) {
-			out->failed++;
+		} else if (spage && folio_test_ksm(page_folio(spage))) {
 			continue;
 		}
+		if (full)
+			continue;
 		dpage = dpmem_alloc_page(dev);
 		if (!dpage) {
 			full = true;
-			out->failed++;
 			continue;
 		}
 		/* No source page: an untouched address or the zero page. */
@@ -155,8 +184,12 @@ static bool dpmem_fill_in(struct dpmem_dev *dev, struct migrate_vma *args,
 	return !full;
 }
 
-/* Count what migrate_vma_pages() moved onto @dev, before finalize. */
+/*
+ * Count what migrate_vma_pages() moved onto @dev, before finalize; @off is
+ * the index of args->start in @b's bitmaps.
+ */
 static void dpmem_count_in(struct dpmem_dev *dev, struct migrate_vma *args,
+			   struct dpmem_batch *b, unsigned long off,
 			   struct dpmem_migrate *out)
 {
 	unsigned long i, moved = 0, peer = 0;
@@ -164,12 +197,9 @@ static void dpmem_count_in(struct dpmem_dev *dev, struct migrate_vma *args,
 	for (i = 0; i < args->npages; i++) {
 		struct page *spage;
 
-		if (!args->dst[i])
+		if (!args->dst[i] || !(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
-		if (!(args->src[i] & MIGRATE_PFN_MIGRATE)) {
-			out->failed++;
-			continue;
-		}
+		__set_bit(off + i, b->moved);
 		moved++;
 		spage = migrate_pfn_to_page(args->src[i]);
 		if (spage && is_zone_device_page(spage)) {
@@ -187,60 +217,132 @@ static void dpmem_count_in(struct dpmem_dev *dev, struct migrate_vma *args,
 }
 
 /*
- * One migrate_vma pass onto @dev with the selection already in @args.
- * Returns 0, -ENOSPC if the device ran out, or migrate_vma_setup()'s error.
+ * One migrate_vma pass onto @dev of pages [@i, @j) of the batch that starts
+ * at @base, selecting with @owner and @select. Returns 0, -ENOSPC if the
+ * device ran out, or migrate_vma_setup()'s error.
  */
-static int dpmem_pass_in(struct dpmem_dev *dev, struct migrate_vma *args,
-			 struct dpmem_migrate *out)
+static int dpmem_pass_in(struct dpmem_dev *dev, struct vm_area_struct *vma,
+			 unsigned long base, unsigned long i, unsigned long j,
+			 void *owner, unsigned long select,
+			 struct dpmem_batch *b, struct dpmem_migrate *out)
 {
+	struct migrate_vma args = {
+		.vma = vma,
+		.src = b->src,
+		.dst = b->dst,
+		.start = base + (i << PAGE_SHIFT),
+		.end = base + (j << PAGE_SHIFT),
+		.pgmap_owner = owner,
+		.flags = select,
+	};
+	unsigned long k;
 	bool fit;
 	int ret;
 
-	ret = migrate_vma_setup(args);
+	ret = migrate_vma_setup(&args);
 	if (ret)
 		return ret;
-	if (!args->cpages)
+	if (!args.cpages)
 		return 0;
-	fit = dpmem_fill_in(dev, args, out);
-	migrate_vma_pages(args);
-	dpmem_count_in(dev, args, out);
-	migrate_vma_finalize(args);
+	/*
+	 * What the snapshot saw as empty and this pass took: untouched
+	 * addresses (zero-filled device pages), or anything when the batch
+	 * could not be looked at (dpmem_batch_look()); never our own pages.
+	 */
+	for (k = 0; k < args.npages; k++) {
+		struct page *spage = migrate_pfn_to_page(args.src[k]);
+
+		if ((args.src[k] & MIGRATE_PFN_MIGRATE) &&
+		    b->snap.map[i + k] == DPMEM_RES_NONE &&
+		    !(spage && dpmem_page_is_mine(dev, spage)))
+			__set_bit(i + k, b->eligible);
+	}
+	fit = dpmem_fill_in(dev, &args);
+	migrate_vma_pages(&args);
+	dpmem_count_in(dev, &args, b, i, out);
+	migrate_vma_finalize(&args);
 	return fit ? 0 : -ENOSPC;
+}
+
+/*
+ * The next run [*i, *j) of @map's @n pages, from *j on, whose state is one
+ * of @states (a mask of BIT(DPMEM_RES_*)). Returns false if none is left.
+ */
+static bool dpmem_next_run(const u8 *map, unsigned long n,
+			   unsigned int states, unsigned long *i,
+			   unsigned long *j)
+{
+	unsigned long a = *j;
+
+	while (a < n && !(BIT(map[a]) & states))
+		a++;
+	if (a == n)
+		return false;
+	*i = a;
+	while (a < n && (BIT(map[a]) & states))
+		a++;
+	*j = a;
+	return true;
+}
+
+/*
+ * Snapshot a batch into b->snap.map, and clear its bitmaps. Returns true if
+ * the batch kept changing for HMM_RANGE_DEFAULT_TIMEOUT: then every page
+ * reads as DPMEM_RES_NONE, and the passes go over the whole batch as they
+ * would without a snapshot.
+ */
+static bool dpmem_batch_look(struct dpmem_dev *dev, struct vm_area_struct *vma,
+			     unsigned long start, unsigned long end,
+			     struct dpmem_batch *b, int *err)
+{
+	unsigned long n = (end - start) >> PAGE_SHIFT;
+
+	bitmap_zero(b->eligible, n);
+	bitmap_zero(b->moved, n);
+	*err = dpmem_snapshot_chunk(dev, &b->snap, vma->vm_mm, start, end,
+				    true);
+	if (*err != -EBUSY)
+		return false;
+	memset(b->snap.map, DPMEM_RES_NONE, n);
+	*err = 0;
+	return true;
 }
 
 static int dpmem_batch_in(struct dpmem_dev *dev, struct vm_area_struct *vma,
 			  unsigned long start, unsigned long end, u32 flags,
 			  struct dpmem_batch *b, struct dpmem_migrate *out)
 {
-	struct migrate_vma args = {
-		.vma = vma,
-		.src = b->src,
-		.dst = b->dst,
-		.start = start,
-		.end = end,
-		.pgmap_owner = dev->owner,
-		.flags = MIGRATE_VMA_SELECT_SYSTEM,
-	};
-	bool all_collected;
-	unsigned int i;
+	unsigned long n = (end - start) >> PAGE_SHIFT, i, j;
+	bool no_peer = flags & DPMEM_MIGRATE_NO_PEER;
+	const u8 *map = b->snap.map;
+	unsigned int k, peers;
 	int ret;
 
-	down_read(&dev->alloc_rwsem);
-	ret = dpmem_pass_in(dev, &args, out);
-	all_collected = args.cpages == args.npages;
-	if (flags & DPMEM_MIGRATE_NO_PEER || all_collected)
-		goto out;
+	peers = dpmem_batch_look(dev, vma, start, end, b, &ret) ?
+		BIT(DPMEM_RES_NONE) : BIT(DPMEM_RES_PEER);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++)
+		if (map[i] == DPMEM_RES_SYSTEM ||
+		    (map[i] == DPMEM_RES_PEER && !no_peer))
+			__set_bit(i, b->eligible);
 
-	/* What is left may be on other instances: one pass per owner. */
-	for (i = 0; !ret && i < dev->nr_peer_owners; i++) {
-		args.start = start;
-		args.end = end;
-		args.pgmap_owner = dev->peer_owners[i];
-		args.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
-		ret = dpmem_pass_in(dev, &args, out);
-	}
-out:
+	if (down_read_killable(&dev->alloc_rwsem))
+		return -EINTR;
+	/* system memory and untouched addresses */
+	for (j = 0; !ret && dpmem_next_run(map, n, BIT(DPMEM_RES_SYSTEM) |
+					   BIT(DPMEM_RES_NONE), &i, &j);)
+		ret = dpmem_pass_in(dev, vma, start, i, j, dev->owner,
+				    MIGRATE_VMA_SELECT_SYSTEM, b, out);
+	/* pages on other instances: one pass per owner */
+	for (k = 0; !no_peer && !ret && k < dev->nr_peer_owners; k++)
+		for (j = 0; !ret && dpmem_next_run(map, n, peers, &i, &j);)
+			ret = dpmem_pass_in(dev, vma, start, i, j,
+					    dev->peer_owners[k],
+					    MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+					    b, out);
 	up_read(&dev->alloc_rwsem);
+	out->failed += bitmap_weight_andnot(b->eligible, b->moved, n);
 	return ret;
 }
 
@@ -275,11 +377,16 @@ static int dpmem_walk(struct dpmem_dev *dev, unsigned long start,
 	b = kmalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
 	if (!b)
 		return -ENOMEM;
+	/* before the mmap_lock: an mm's first notifier takes it */
+	ret = dpmem_snapshot_begin(&b->snap, mm, start, end);
+	if (ret)
+		goto free;
 	if (mmap_read_lock_killable(mm)) {
-		kfree(b);
-		return -EINTR;
+		ret = -EINTR;
+		goto end;
 	}
-	ret = dpmem_check_vmas(dev, mm, start, end, true);
+	ret = dpmem_check_vmas(dev, mm, start, end, DPMEM_VMA_MOVABLE |
+			       (to_device ? DPMEM_VMA_READABLE : 0));
 	for (addr = start; !ret && addr < end; addr = next) {
 		vma = vma_lookup(mm, addr);
 		if (WARN_ON_ONCE(!vma)) {
@@ -301,6 +408,9 @@ static int dpmem_walk(struct dpmem_dev *dev, unsigned long start,
 		cond_resched();
 	}
 	mmap_read_unlock(mm);
+end:
+	dpmem_snapshot_end(&b->snap);
+free:
 	kfree(b);
 	return ret;
 }
@@ -334,8 +444,7 @@ int dpmem_migrate_to_device(struct dpmem_dev *dev, unsigned long start,
 }
 
 /* Give every collected page of ours a new system page with its data. */
-static void dpmem_fill_out(struct dpmem_dev *dev, struct migrate_vma *args,
-			   struct dpmem_migrate *out)
+static void dpmem_fill_out(struct dpmem_dev *dev, struct migrate_vma *args)
 {
 	unsigned long i;
 
@@ -349,47 +458,73 @@ static void dpmem_fill_out(struct dpmem_dev *dev, struct migrate_vma *args,
 		page = dpmem_copy_out(spage, args->vma,
 				      args->start + (i << PAGE_SHIFT),
 				      GFP_HIGHUSER_MOVABLE | __GFP_NOWARN);
-		if (!page) {
-			out->failed++;
-			continue;
-		}
-		args->dst[i] = migrate_pfn(page_to_pfn(page));
+		if (page)
+			args->dst[i] = migrate_pfn(page_to_pfn(page));
 	}
+}
+
+/* One migrate_vma pass of pages [@i, @j) of the batch at @base back. */
+static int dpmem_pass_out(struct dpmem_dev *dev, struct vm_area_struct *vma,
+			  unsigned long base, unsigned long i, unsigned long j,
+			  struct dpmem_batch *b, struct dpmem_migrate *out)
+{
+	struct migrate_vma args = {
+		.vma = vma,
+		.src = b->src,
+		.dst = b->dst,
+		.start = base + (i << PAGE_SHIFT),
+		.end = base + (j << PAGE_SHIFT),
+		.pgmap_owner = dev->owner,
+		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+	};
+	unsigned long k, moved = 0;
+	int ret;
+
+	ret = migrate_vma_setup(&args);
+	if (ret || !args.cpages)
+		return ret;
+	/* what the snapshot could not see (dpmem_batch_look()) */
+	for (k = 0; k < args.npages; k++) {
+		struct page *spage = migrate_pfn_to_page(args.src[k]);
+
+		if (spage && (args.src[k] & MIGRATE_PFN_MIGRATE) &&
+		    dpmem_page_is_mine(dev, spage))
+			__set_bit(i + k, b->eligible);
+	}
+	dpmem_fill_out(dev, &args);
+	migrate_vma_pages(&args);
+	for (k = 0; k < args.npages; k++) {
+		if (args.dst[k] && (args.src[k] & MIGRATE_PFN_MIGRATE)) {
+			__set_bit(i + k, b->moved);
+			moved++;
+		}
+	}
+	migrate_vma_finalize(&args);
+	out->moved += moved;
+	atomic64_add(moved << PAGE_SHIFT, &dev->ctr.bytes_out);
+	return 0;
 }
 
 static int dpmem_batch_out(struct dpmem_dev *dev, struct vm_area_struct *vma,
 			   unsigned long start, unsigned long end,
 			   struct dpmem_batch *b, struct dpmem_migrate *out)
 {
-	struct migrate_vma args = {
-		.vma = vma,
-		.src = b->src,
-		.dst = b->dst,
-		.start = start,
-		.end = end,
-		.pgmap_owner = dev->owner,
-		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
-	};
-	unsigned long i, moved = 0;
+	unsigned long n = (end - start) >> PAGE_SHIFT, i, j;
+	const u8 *map = b->snap.map;
+	unsigned int mine;
 	int ret;
 
-	ret = migrate_vma_setup(&args);
-	if (ret || !args.cpages)
+	mine = dpmem_batch_look(dev, vma, start, end, b, &ret) ?
+	       BIT(DPMEM_RES_NONE) : BIT(DPMEM_RES_DEVICE);
+	if (ret)
 		return ret;
-	dpmem_fill_out(dev, &args, out);
-	migrate_vma_pages(&args);
-	for (i = 0; i < args.npages; i++) {
-		if (!args.dst[i])
-			continue;
-		if (args.src[i] & MIGRATE_PFN_MIGRATE)
-			moved++;
-		else
-			out->failed++;
-	}
-	migrate_vma_finalize(&args);
-	out->moved += moved;
-	atomic64_add(moved << PAGE_SHIFT, &dev->ctr.bytes_out);
-	return 0;
+	for (i = 0; i < n; i++)
+		if (map[i] == DPMEM_RES_DEVICE)
+			__set_bit(i, b->eligible);
+	for (j = 0; !ret && dpmem_next_run(map, n, mine, &i, &j);)
+		ret = dpmem_pass_out(dev, vma, start, i, j, b, out);
+	out->failed += bitmap_weight_andnot(b->eligible, b->moved, n);
+	return ret;
 }
 
 /**

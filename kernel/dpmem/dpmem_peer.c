@@ -32,7 +32,11 @@ module_param(peer_mask, uint, 0444);
 MODULE_PARM_DESC(peer_mask,
 		 "Instances whose memory importers may map in place (bit N: dpmemN; default all)");
 
-/* dpmem_peer_lock protects dpmem_peer_importers; taken in map (atomic). */
+/*
+ * dpmem_peer_lock protects dpmem_peer_importers. Taken in map, which may run
+ * in atomic context, and with BHs off everywhere, so that a map from a
+ * softirq cannot spin on a holder it interrupted.
+ */
 static DEFINE_SPINLOCK(dpmem_peer_lock);
 static char dpmem_peer_importers[128] = "*";
 
@@ -43,9 +47,9 @@ static int dpmem_peer_importers_set(const char *val, const struct kernel_param *
 	if (strscpy(buf, val, sizeof(buf)) < 0)
 		return -ENOSPC;
 	strim(buf);
-	spin_lock(&dpmem_peer_lock);
+	spin_lock_bh(&dpmem_peer_lock);
 	strscpy(dpmem_peer_importers, buf, sizeof(dpmem_peer_importers));
-	spin_unlock(&dpmem_peer_lock);
+	spin_unlock_bh(&dpmem_peer_lock);
 	pr_info("dpmem: peer importers now \"%s\"\n", buf);
 	return 0;
 }
@@ -54,9 +58,9 @@ static int dpmem_peer_importers_get(char *buffer, const struct kernel_param *kp)
 {
 	int n;
 
-	spin_lock(&dpmem_peer_lock);
+	spin_lock_bh(&dpmem_peer_lock);
 	n = sysfs_emit(buffer, "%s\n", dpmem_peer_importers);
-	spin_unlock(&dpmem_peer_lock);
+	spin_unlock_bh(&dpmem_peer_lock);
 	return n;
 }
 
@@ -74,7 +78,10 @@ static bool dpmem_peer_allowed(const char *importer)
 	bool ok = false;
 	const char *p;
 
-	spin_lock(&dpmem_peer_lock);
+	/* an empty item of the list names no device */
+	if (!len)
+		return false;
+	spin_lock_bh(&dpmem_peer_lock);
 	if (!strcmp(dpmem_peer_importers, "*")) {
 		ok = true;
 	} else {
@@ -87,7 +94,7 @@ static bool dpmem_peer_allowed(const char *importer)
 			}
 		}
 	}
-	spin_unlock(&dpmem_peer_lock);
+	spin_unlock_bh(&dpmem_peer_lock);
 	return ok;
 }
 

@@ -228,11 +228,12 @@ EXPORT_SYMBOL_GPL(dpmem_dev_owner);
  * @page: a dpmem page that is in use; the caller keeps it from being freed
  *	(see <softodp/dpmem.h> for what counts)
  *
- * Return: the backing page, or NULL if @page is not a dpmem page.
+ * Return: the backing page, or NULL if @page is not a dpmem page or is free
+ * (a free page's zone_device_data links the free list: it has no backing).
  */
 struct page *dpmem_page_backing(const struct page *page)
 {
-	if (!dpmem_is_dpmem_page(page))
+	if (!dpmem_is_dpmem_page(page) || !page_ref_count(page))
 		return NULL;
 	return dpmem_backing(page);
 }
@@ -246,7 +247,7 @@ EXPORT_SYMBOL_GPL(dpmem_page_backing);
  * device page stays allocated; no kmap is needed.
  *
  * Return: the address of the backing page's contents, or NULL if @page is
- * not a dpmem page.
+ * not a dpmem page or is free.
  */
 void *dpmem_page_kaddr(const struct page *page)
 {

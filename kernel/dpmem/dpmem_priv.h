@@ -18,6 +18,7 @@
 #include <linux/atomic.h>
 #include <linux/memremap.h>
 #include <linux/miscdevice.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mm_types.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
@@ -131,8 +132,11 @@ static inline struct page *dpmem_backing(const struct page *dpage)
 }
 
 /* dpmem_migrate.c: moving pages */
+/* dpmem_check_vmas() @need: what every VMA of the range must allow */
+#define DPMEM_VMA_MOVABLE	0x1	/* private anonymous memory */
+#define DPMEM_VMA_READABLE	0x2	/* not PROT_NONE */
 int dpmem_check_vmas(struct dpmem_dev *dev, struct mm_struct *mm,
-		     unsigned long start, unsigned long end, bool movable);
+		     unsigned long start, unsigned long end, unsigned int need);
 int dpmem_migrate_to_device(struct dpmem_dev *dev, unsigned long start,
 			    unsigned long end, u32 flags,
 			    struct dpmem_migrate *out);
@@ -147,6 +151,24 @@ unsigned long dpmem_evict(struct dpmem_dev *dev, bool killable,
 			  unsigned long *remaining);
 
 /* dpmem_residency.c */
+/**
+ * struct dpmem_snapshot - where each page of one batch lives
+ * @notifier: lets a walk that raced with a change start over
+ * @pfns: hmm_range_fault()'s output
+ * @map: DPMEM_RES_* per page, as DPMEM_IOC_RESIDENCY reports it
+ */
+struct dpmem_snapshot {
+	struct mmu_interval_notifier notifier;
+	unsigned long pfns[DPMEM_BATCH_PAGES];
+	u8 map[DPMEM_BATCH_PAGES];
+};
+
+int dpmem_snapshot_begin(struct dpmem_snapshot *s, struct mm_struct *mm,
+			 unsigned long start, unsigned long end);
+void dpmem_snapshot_end(struct dpmem_snapshot *s);
+int dpmem_snapshot_chunk(struct dpmem_dev *dev, struct dpmem_snapshot *s,
+			 struct mm_struct *mm, unsigned long start,
+			 unsigned long end, bool locked);
 int dpmem_residency(struct dpmem_dev *dev, unsigned long start,
 		    unsigned long end, u8 __user *map,
 		    u64 count[DPMEM_RES_NR_STATES]);

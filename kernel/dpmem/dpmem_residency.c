@@ -12,6 +12,11 @@
  * hmm_range_fault() needs an mmu_interval_notifier: a temporary one covers
  * the range for the duration of the call. Its only job is to make a walk
  * that raced with a change start over.
+ *
+ * Migrations take the same snapshot of each batch first (with the mmap_lock
+ * already held), so that they hand migrate_vma_setup() only the pages that
+ * are to move: every setup call invalidates its whole span for every
+ * mirror of it, whatever it then collects.
  */
 #include <linux/hmm.h>
 #include <linux/jiffies.h>
@@ -22,12 +27,6 @@
 #include <linux/uaccess.h>
 
 #include "dpmem_priv.h"
-
-struct dpmem_snapshot {
-	struct mmu_interval_notifier notifier;
-	unsigned long pfns[DPMEM_BATCH_PAGES];
-	u8 map[DPMEM_BATCH_PAGES];
-};
 
 /*
  * No lock pairs with this: nothing is mirrored, the sequence number only
@@ -45,10 +44,13 @@ static const struct mmu_interval_notifier_ops dpmem_snapshot_ops = {
 	.invalidate = dpmem_snapshot_invalidate,
 };
 
-/* Walk [start, end) with @owner into s->pfns. */
+/*
+ * Walk [start, end) with @owner into s->pfns; @locked: the caller holds the
+ * mmap_lock for read (else it is taken for each try).
+ */
 static int dpmem_snapshot_walk(struct dpmem_snapshot *s, struct mm_struct *mm,
 			       unsigned long start, unsigned long end,
-			       void *owner)
+			       void *owner, bool locked)
 {
 	unsigned long timeout = jiffies +
 				msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
@@ -67,10 +69,11 @@ static int dpmem_snapshot_walk(struct dpmem_snapshot *s, struct mm_struct *mm,
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
 		range.notifier_seq = mmu_interval_read_begin(&s->notifier);
-		if (mmap_read_lock_killable(mm))
+		if (!locked && mmap_read_lock_killable(mm))
 			return -EINTR;
 		ret = hmm_range_fault(&range);
-		mmap_read_unlock(mm);
+		if (!locked)
+			mmap_read_unlock(mm);
 	} while (ret == -EBUSY);
 	return ret;
 }
@@ -93,15 +96,53 @@ static u8 dpmem_classify(struct dpmem_dev *dev, unsigned long hpfn)
 	return DPMEM_RES_SYSTEM;
 }
 
-static int dpmem_snapshot_chunk(struct dpmem_dev *dev, struct dpmem_snapshot *s,
-				struct mm_struct *mm, unsigned long start,
-				unsigned long end)
+/**
+ * dpmem_snapshot_begin() - get ready to take snapshots of a range
+ * @s: the snapshot (s->notifier unused so far)
+ * @mm: the address space; its mmap_lock must not be held (the first
+ *	notifier of an mm takes it)
+ * @start: page-aligned start
+ * @end: page-aligned end, > @start
+ *
+ * Return: 0 or mmu_interval_notifier_insert()'s error.
+ */
+int dpmem_snapshot_begin(struct dpmem_snapshot *s, struct mm_struct *mm,
+			 unsigned long start, unsigned long end)
+{
+	return mmu_interval_notifier_insert(&s->notifier, mm, start,
+					    end - start, &dpmem_snapshot_ops);
+}
+
+/**
+ * dpmem_snapshot_end() - undo dpmem_snapshot_begin()
+ * @s: the snapshot
+ */
+void dpmem_snapshot_end(struct dpmem_snapshot *s)
+{
+	mmu_interval_notifier_remove(&s->notifier);
+}
+
+/**
+ * dpmem_snapshot_chunk() - where each page of a chunk lives, into s->map
+ * @dev: the instance asking ("this device")
+ * @s: a snapshot begun over a range that includes the chunk
+ * @mm: its address space
+ * @start: page-aligned start of the chunk
+ * @end: its end, at most DPMEM_BATCH_PAGES pages after @start
+ * @locked: the caller holds @mm's mmap_lock for read
+ *
+ * Return: 0; -EBUSY if the chunk kept changing; -EINTR; hmm_range_fault()'s
+ * error.
+ */
+int dpmem_snapshot_chunk(struct dpmem_dev *dev, struct dpmem_snapshot *s,
+			 struct mm_struct *mm, unsigned long start,
+			 unsigned long end, bool locked)
 {
 	unsigned long i, n = (end - start) >> PAGE_SHIFT, empty = 0;
 	unsigned int k;
 	int ret;
 
-	ret = dpmem_snapshot_walk(s, mm, start, end, dev->owner);
+	ret = dpmem_snapshot_walk(s, mm, start, end, dev->owner, locked);
 	if (ret)
 		return ret;
 	for (i = 0; i < n; i++) {
@@ -111,7 +152,7 @@ static int dpmem_snapshot_chunk(struct dpmem_dev *dev, struct dpmem_snapshot *s,
 
 	for (k = 0; empty && k < dev->nr_peer_owners; k++) {
 		ret = dpmem_snapshot_walk(s, mm, start, end,
-					  dev->peer_owners[k]);
+					  dev->peer_owners[k], locked);
 		if (ret)
 			return ret;
 		for (i = 0; i < n; i++) {
@@ -153,20 +194,18 @@ int dpmem_residency(struct dpmem_dev *dev, unsigned long start,
 		ret = -EINTR;
 		goto free;
 	}
-	ret = dpmem_check_vmas(dev, mm, start, end, false);
+	ret = dpmem_check_vmas(dev, mm, start, end, 0);
 	mmap_read_unlock(mm);
 	if (ret)
 		goto free;
 
-	/* Takes the mmap_lock itself the first time an mm gets notifiers. */
-	ret = mmu_interval_notifier_insert(&s->notifier, mm, start,
-					   end - start, &dpmem_snapshot_ops);
+	ret = dpmem_snapshot_begin(s, mm, start, end);
 	if (ret)
 		goto free;
 
 	for (addr = start; addr < end; addr = next) {
 		next = min(end, addr + DPMEM_BATCH_PAGES * PAGE_SIZE);
-		ret = dpmem_snapshot_chunk(dev, s, mm, addr, next);
+		ret = dpmem_snapshot_chunk(dev, s, mm, addr, next, false);
 		if (ret)
 			break;
 		for (i = 0; i < (next - addr) >> PAGE_SHIFT; i++)
@@ -182,7 +221,7 @@ int dpmem_residency(struct dpmem_dev *dev, unsigned long start,
 		}
 		cond_resched();
 	}
-	mmu_interval_notifier_remove(&s->notifier);
+	dpmem_snapshot_end(s);
 free:
 	kfree(s);
 	return ret;

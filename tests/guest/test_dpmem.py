@@ -3,6 +3,7 @@
 Every test checks bytes, residency and counters, and leaves no page on any
 device (an autouse fixture asserts that after each test).
 """
+import ctypes
 import errno
 import fcntl
 import functools
@@ -264,6 +265,113 @@ def test_prot_none_pages_read_as_unknown(dev0, maps):
     assert counts(dev0, m) == only(m.pages, RES_UNKNOWN)
     m.mprotect(dpmem.PROT_READ | dpmem.PROT_WRITE)
     assert counts(dev0, m) == only(m.pages, RES_SYSTEM)
+
+
+def test_prot_none_memory_is_refused_and_nothing_moves(dev0, maps):
+    # hmm-tests' migrate_mixed: migrating a PROT_NONE area is an error; an
+    # untouched PROT_NONE address must not become a zero-filled device page
+    m = maps(2 * MIB)
+    data = pattern(MIB, 21)
+    m.write(data)
+    Mapping(MIB, prot=dpmem.PROT_NONE, flags=dpmem.MAP_PRIVATE | dpmem.MAP_ANONYMOUS |
+            dpmem.MAP_FIXED, addr=m.addr + MIB)
+    before = dev0.stats()
+    with pytest.raises(OSError) as e:
+        dev0.to_device(m.addr, m.size)
+    assert e.value.errno == errno.EINVAL
+    assert re.search(rf"dpmem0: .*\[{os.getpid()}\]: \[{m.addr:#x}, .* includes memory mapped "
+                     rf"PROT_NONE at {m.addr + MIB:#x}", dmesg())
+    # refused as a whole: the readable half did not move either
+    assert counts(dev0, m) == [0, m.pages // 2, 0, 0, m.pages // 2]
+    assert delta(dev0.stats(), before)["bytes_in"] == 0
+    with pytest.raises(OSError) as e:
+        dev0.to_device(m.addr + MIB, MIB)
+    assert e.value.errno == errno.EINVAL
+    assert m.read(0, MIB) == data
+
+
+KSM = "/sys/kernel/mm/ksm/"
+MADV_MERGEABLE = 12
+
+
+def ksm_merging_pages():
+    with open("/proc/self/ksm_merging_pages") as f:
+        return int(f.read())
+
+
+@pytest.fixture
+def ksm():
+    """ksmd scanning fast; its settings back, and everything unmerged, after."""
+    knobs = ("run", "pages_to_scan", "sleep_millisecs")
+    saved = {}
+    for k in knobs:
+        with open(KSM + k) as f:
+            saved[k] = f.read().strip()
+
+    def put(knob, value):
+        with open(KSM + knob, "w") as f:
+            f.write(value)
+    put("pages_to_scan", "4096")
+    put("sleep_millisecs", "10")
+    put("run", "1")
+    try:
+        yield
+    finally:
+        put("run", "2")  # unmerge
+        for k in reversed(knobs):
+            put(k, saved[k])
+
+
+def test_ksm_pages_stay_in_system_memory_and_count_as_failed(dev0, maps, ksm):
+    # moving a KSM page would unmap it from every process that shares it
+    m = maps(MIB)
+    m.write(b"k" * (MIB // 2) + pattern(MIB // 2, 22))
+    merged = m.pages // 2
+    m.madvise(MADV_MERGEABLE)
+    assert dpmem.wait_for(lambda: ksm_merging_pages() >= merged, timeout=120), \
+        f"ksmd merged {ksm_merging_pages()} of {merged} pages in 120 s"
+    r = dev0.to_device(m.addr, m.size)
+    assert (r.moved, r.failed) == (m.pages - merged, merged)
+    rmap, _ = states(dev0, m)
+    assert [p for p in range(m.pages) if rmap[p] == RES_SYSTEM] == list(range(merged))
+    assert ksm_merging_pages() >= merged
+    assert dev0.to_system(m.addr, m.size).moved == m.pages - merged
+    assert m.read() == b"k" * (MIB // 2) + pattern(MIB // 2, 22)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.vmsplice.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_uint]
+_libc.vmsplice.restype = ctypes.c_ssize_t
+F_SETPIPE_SZ = 1031
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+def test_pinned_pages_stay_and_count_as_failed(dev0, maps):
+    # pages a pipe holds references to (vmsplice) cannot be migrated; the
+    # kernel skips them, and the call must say so: moved + failed = pages
+    m = maps(MIB)
+    data = pattern(MIB, 23)
+    m.write(data)
+    pinned = 16
+    r_fd, w_fd = os.pipe()
+    try:
+        fcntl.fcntl(w_fd, F_SETPIPE_SZ, pinned * PAGE)
+        iov = Iovec(m.addr + 8 * PAGE, pinned * PAGE)
+        assert _libc.vmsplice(w_fd, ctypes.byref(iov), 1, 0) == pinned * PAGE
+        r = dev0.to_device(m.addr, m.size)
+        assert (r.moved, r.failed) == (m.pages - pinned, pinned)
+        rmap, _ = states(dev0, m)
+        assert [p for p in range(m.pages) if rmap[p] == RES_SYSTEM] == \
+            list(range(8, 8 + pinned))
+        assert os.read(r_fd, pinned * PAGE) == data[8 * PAGE:(8 + pinned) * PAGE]
+    finally:
+        os.close(r_fd)
+        os.close(w_fd)
+    assert dev0.to_system(m.addr, m.size).moved == m.pages - pinned
+    assert m.read() == data
 
 
 def anon_huge_kb(addr):

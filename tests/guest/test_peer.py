@@ -19,6 +19,7 @@ import pytest
 import dpmem
 from kmsg import KernelLog
 from rdma import BIN, counter_delta, hw_counters, mr_stats
+from test_prefetch import provider_env
 
 PEER_RDMA = os.path.join(BIN, "peer_rdma")
 PARAMS = "/sys/module/dpmem/parameters"
@@ -101,10 +102,10 @@ def dmesg_tail(lines=15):
 class Interactive:
     """peer_rdma that stops at a marker line and waits for a line on stdin."""
 
-    def __init__(self, gid, test, *args):
+    def __init__(self, gid, test, *args, env=None):
         self.p = subprocess.Popen([PEER_RDMA, "-d", "rxe0", "-g", gid, *args, test],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, env=env)
         self.out = b""
 
     def wait_for(self, marker, timeout=300):
@@ -256,6 +257,40 @@ def test_only_provider_in_the_peer_group_still_maps_in_place(gid, reload_dpmem):
     out, d, _ = run_inplace(gid, "-D", "0", "-n", "8")
     assert_stayed_on_device(out, 8, 16)
     assert d["odp_peer_maps"] >= 8 and d["odp_peer_fallbacks"] == 0, d
+
+
+def test_migrating_pages_already_on_the_device_invalidates_nothing(gid, importers):
+    # 10 MIGRATE_TO_DEVICE calls of a 4 MiB range that is all on dpmem0 and
+    # mapped in place by an ODP MR: nothing moves, no entry of the mirror is
+    # invalidated, and the READ after them needs no new peer mapping
+    importers("*")
+    out = peer_rdma(gid, "noop", "-s", str(4096 * KIB), "-r", "10")
+    n = out["noop"]
+    assert (n["calls"], n["moved"], n["failed"]) == (10, 0, 0), n
+    assert n["invalidated"] == 0, n
+    assert n["peer_maps"] == 0, n
+    assert out["residency_after"]["device"] == 1024, out
+
+
+def test_recommitting_a_mapped_page_the_provider_now_refuses(gid, importers):
+    # pages mapped in place; the policy then refuses rxe0; the first page is
+    # dropped and a PREFETCH_NO_FAULT faults from it on, committing the 15
+    # present pages after it again (the provider refuses the new mappings):
+    # the READ after it must see the right bytes (not a stale or NULL
+    # mapping), and the migration after that must unmap each page once
+    importers("*")
+    before = hw_counters()
+    prog = Interactive(gid, "recommit", "-s", str(64 * KIB), env=provider_env())
+    try:
+        prog.wait_for("MAPPED")
+        importers("none")
+        out = prog.go_on()
+    finally:
+        prog.kill()
+    d = counter_delta(before, hw_counters())
+    assert out["residency_mapped"]["device"] == 16, out
+    assert d["odp_peer_maps"] >= 16 and d["odp_peer_refusals"] >= 15, d
+    assert out["residency_final"]["system"] == 16, out
 
 
 # --- concurrency, unload, fork --------------------------------------------------

@@ -46,6 +46,27 @@
  *            closed (so the module can go), "READY lkey=N", then wait for a
  *            line on stdin; then READ (old bytes still there), WRITE, READ
  *            and a CPU read must all agree. Prints "DONE".
+ *   noop     a -s buffer (default 4 MiB) all on /dev/dpmem<DPMEM>, ODP MR,
+ *            RDMA READ of all of it (in place or migrated back, as the
+ *            policy says); then -r MIGRATE_TO_DEVICE calls of the whole
+ *            buffer, which is already there; then an RDMA READ of all of it
+ *            again. Prints "noop: calls= moved= failed= invalidated=
+ *            peer_maps=" (moved and failed summed over the calls;
+ *            invalidated: the device's odp_pages_invalidated across the
+ *            calls; peer_maps: its odp_peer_maps across the second READ)
+ *            and residency "after".
+ *   recommit a -s buffer (default 64 KiB) all on /dev/dpmem<DPMEM>, ODP MR,
+ *            RDMA READ of all of it (mapped in place when the policy
+ *            allows); residency/stats "mapped", "MAPPED lkey=N", then wait
+ *            for a line on stdin (the caller changes the policy); then
+ *            MADV_DONTNEED of the first page and ibv_advise_mr(
+ *            PREFETCH_NO_FAULT, FLUSH) over the whole MR: a fault from the
+ *            first missing page on, which commits the present pages after it
+ *            again (the provider may now refuse them); RDMA READ of all of
+ *            it; MIGRATE_TO_SYSTEM of the
+ *            buffer (an invalidation of whatever is mapped); RDMA READ and
+ *            CPU read of all of it. Needs softodp's provider (advise).
+ *            Prints residency/stats "final".
  *   bench    (a benchmark) -s bytes (default 64 MiB), -m device: migrate to
  *            the device before every measured pass (the provider's policy,
  *            set by the caller, decides between peer mapping and migration
@@ -593,6 +614,116 @@ static int test_hold(void)
 	return 0;
 }
 
+/* ---- noop -------------------------------------------------------------- */
+
+static unsigned long long hw_counter(const char *name)
+{
+	unsigned long long v;
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path),
+		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s", dev, name);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%llu", &v) != 1)
+		die("%s: %m", path);
+	fclose(f);
+	return v;
+}
+
+static int test_noop(void)
+{
+	size_t len = size ? size : 4UL << 20;
+	char *buf = map_anon(len), *ref = map_anon(len), *sys = map_anon(len);
+	unsigned long long inv, maps, moved = 0, failed = 0;
+	struct ibv_mr *mr, *sysmr;
+	struct dpmem_result res;
+	struct dpmem *d;
+	struct vctx v;
+	int i, err;
+
+	d = open_dpmem(dpmem_index);
+	fill(ref, len, 5);
+	memcpy(buf, ref, len);
+	to_device(d, buf, len, len / PAGE);
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	mr = vctx_reg(&v, buf, len, 1);
+	sysmr = vctx_reg(&v, sys, len, 0);
+	read_back(&v, mr, buf, sysmr, sys, ref, len, "first READ");
+
+	inv = hw_counter("odp_pages_invalidated");
+	for (i = 0; i < rounds; i++) {
+		err = dpmem_to_device(d, buf, len, 0, &res);
+		if (err)
+			die("dpmem_to_device: %s", strerror(-err));
+		moved += res.moved;
+		failed += res.failed;
+	}
+	inv = hw_counter("odp_pages_invalidated") - inv;
+	maps = hw_counter("odp_peer_maps");
+	read_back(&v, mr, buf, sysmr, sys, ref, len, "READ after the calls");
+	maps = hw_counter("odp_peer_maps") - maps;
+	printf("noop: calls=%d moved=%llu failed=%llu invalidated=%llu peer_maps=%llu\n",
+	       rounds, moved, failed, inv, maps);
+	report(d, buf, len, "after");
+	expect_same(buf, ref, len, "CPU read");
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(sysmr);
+	vctx_close(&v);
+	dpmem_close(d);
+	printf("OK\n");
+	return 0;
+}
+
+/* ---- recommit ---------------------------------------------------------- */
+
+static int test_recommit(void)
+{
+	size_t len = size ? size : 64 * 1024;
+	char *buf = map_anon(len), *ref = map_anon(len), *sys = map_anon(len);
+	struct ibv_mr *mr, *sysmr;
+	struct ibv_sge sge;
+	struct dpmem *d;
+	struct vctx v;
+	int err;
+
+	d = open_dpmem(dpmem_index);
+	fill(ref, len, 6);
+	memcpy(buf, ref, len);
+	to_device(d, buf, len, len / PAGE);
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	mr = vctx_reg(&v, buf, len, 1);
+	sysmr = vctx_reg(&v, sys, len, 0);
+	read_back(&v, mr, buf, sysmr, sys, ref, len, "first READ");
+	report(d, buf, len, "mapped");
+	printf("MAPPED lkey=%u\n", mr->lkey);
+	fflush(stdout);
+	wait_stdin_line();
+
+	if (madvise(buf, PAGE, MADV_DONTNEED))
+		die("madvise(MADV_DONTNEED): %m");
+	memset(ref, 0, PAGE);
+	sge.addr = va(buf);
+	sge.length = len;
+	sge.lkey = mr->lkey;
+	err = ibv_advise_mr(v.pd, IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT,
+			    IBV_ADVISE_MR_FLAG_FLUSH, &sge, 1);
+	if (err)
+		die("ibv_advise_mr(PREFETCH_NO_FAULT, FLUSH): %s", strerror(err));
+	read_back(&v, mr, buf, sysmr, sys, ref, len, "READ after the re-commit");
+	if (dpmem_to_system(d, buf, len, NULL))
+		die("dpmem_to_system: %m");
+	read_back(&v, mr, buf, sysmr, sys, ref, len, "READ after the migration");
+	expect_same(buf, ref, len, "CPU read");
+	report(d, buf, len, "final");
+	ibv_dereg_mr(mr);
+	ibv_dereg_mr(sysmr);
+	vctx_close(&v);
+	dpmem_close(d);
+	printf("OK\n");
+	return 0;
+}
+
 /* ---- bench ------------------------------------------------------------- */
 
 #define BENCH_MSG (1UL << 20)
@@ -745,6 +876,10 @@ int main(int argc, char **argv)
 		return test_fork();
 	if (!strcmp(t, "hold"))
 		return test_hold();
+	if (!strcmp(t, "recommit"))
+		return test_recommit();
+	if (!strcmp(t, "noop"))
+		return test_noop();
 	if (!strcmp(t, "bench"))
 		return test_bench();
 	die("unknown test %s", t);

@@ -4,10 +4,15 @@
  * tell which instance it belongs to, and reach the system page that holds
  * its data.
  *
- * Each dpmem instance has its own dev_pagemap and its own pgmap owner
- * (dpmem_dev_owner()). A mirror that wants hmm_range_fault() to return the
- * pages of an instance in place, instead of migrating them back, passes that
- * owner as hmm_range.dev_private_owner.
+ * Each dpmem instance has its own dev_pagemap. Its pgmap owner
+ * (dpmem_dev_owner()) is not its own: the instances of the peer group (the
+ * peer_mask module parameter; all of them by default) share
+ * sodp_peer_owner() with every other peer-mapping provider, and only an
+ * instance outside the group has an owner of its own (the instance). So an
+ * owner does not name an instance: tell pages apart with dpmem_page_dev().
+ * A mirror that wants hmm_range_fault() to return an instance's pages in
+ * place, instead of migrating them back, passes its owner as
+ * hmm_range.dev_private_owner.
  *
  * Lifetime: a device page and its backing page live until the device page's
  * refcount drops to zero (dev_pagemap_ops.page_free). The results of
@@ -21,9 +26,12 @@
  * Invalidation: every migration dpmem performs raises MMU_NOTIFY_MIGRATE with
  * range->owner set to the owner of the pages being selected (this
  * instance's owner when moving system pages in or its pages out; another
- * instance's owner when moving that instance's pages here). A mirror must not
- * skip such an invalidation because the owner matches its
- * dev_private_owner: dpmem does not update anyone else's mirror.
+ * instance's owner when moving that instance's pages here), over runs of
+ * pages it is about to move only. A mirror must not skip such an
+ * invalidation because the owner matches its dev_private_owner (with the
+ * shared owner, it usually does): dpmem does not update anyone else's
+ * mirror. Eviction (DPMEM_IOC_EVICT, module unload) moves pages by pfn and
+ * raises MMU_NOTIFY_CLEAR without an owner.
  */
 #ifndef _SOFTODP_DPMEM_H
 #define _SOFTODP_DPMEM_H

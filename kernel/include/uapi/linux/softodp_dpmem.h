@@ -19,7 +19,9 @@
  *   EFAULT      the argument pointer is bad, or the address range is not
  *               entirely mapped, or it is not a user address range
  *   EINVAL      address or length not page aligned, length zero or wrapping
- *               around, unknown flags, non-zero reserved field
+ *               around, unknown flags, non-zero reserved field;
+ *               MIGRATE_TO_DEVICE: the range includes memory mapped
+ *               PROT_NONE (nothing is moved then)
  *   ENOTTY      unknown command (or a struct size this kernel does not know)
  *   EOPNOTSUPP  MIGRATE_*: the range includes memory that cannot move to a
  *               device: a shared mapping, a file mapping, hugetlbfs, or an
@@ -73,13 +75,18 @@ struct dpmem_info {
  * @moved_peer: out: TO_DEVICE: of @moved, pages that came from another dpmem
  *	device (device to device). TO_SYSTEM: 0.
  * @failed: out: pages that were eligible but did not move: no device or
- *	system memory for them, or the page was busy (locked, pinned or under
- *	migration by someone else) at that moment. They are where they were,
- *	with their data.
+ *	system memory for them, the page was busy (locked, pinned, part of a
+ *	transparent huge page that could not be split, or under migration by
+ *	someone else) at that moment, or (TO_DEVICE) it is a KSM page shared
+ *	with other mappings. They are where they were, with their data.
+ *	Eligible: TO_DEVICE: system pages, untouched addresses, and pages of
+ *	other dpmem devices unless NO_PEER; TO_SYSTEM: this device's pages.
  * @reserved: in: 0; out: 0
  *
- * Pages already where the call would put them, pages of other devices and
- * pages that are swapped out are left alone and not counted.
+ * Pages already where the call would put them, pages of other devices
+ * (with NO_PEER, or TO_SYSTEM) and pages that are swapped out are left
+ * alone and not counted: the call does not touch them, and mappings of
+ * them (an importer's, a mirror's) are not invalidated.
  */
 struct dpmem_migrate {
 	__u64 addr;
