@@ -216,6 +216,24 @@ static void dpmem_count_in(struct dpmem_dev *dev, struct migrate_vma *args,
 	atomic64_add(peer, &dev->ctr.pages_from_peer);
 }
 
+/* A migrate_vma of pages [@i, @j) of the batch at @base, into @b's arrays. */
+static struct migrate_vma dpmem_run_args(struct dpmem_batch *b,
+					 struct vm_area_struct *vma,
+					 unsigned long base, unsigned long i,
+					 unsigned long j, void *owner,
+					 unsigned long select)
+{
+	return (struct migrate_vma) {
+		.vma = vma,
+		.src = b->src,
+		.dst = b->dst,
+		.start = base + (i << PAGE_SHIFT),
+		.end = base + (j << PAGE_SHIFT),
+		.pgmap_owner = owner,
+		.flags = select,
+	};
+}
+
 /*
  * One migrate_vma pass onto @dev of pages [@i, @j) of the batch that starts
  * at @base, selecting with @owner and @select. Returns 0, -ENOSPC if the
@@ -226,15 +244,8 @@ static int dpmem_pass_in(struct dpmem_dev *dev, struct vm_area_struct *vma,
 			 void *owner, unsigned long select,
 			 struct dpmem_batch *b, struct dpmem_migrate *out)
 {
-	struct migrate_vma args = {
-		.vma = vma,
-		.src = b->src,
-		.dst = b->dst,
-		.start = base + (i << PAGE_SHIFT),
-		.end = base + (j << PAGE_SHIFT),
-		.pgmap_owner = owner,
-		.flags = select,
-	};
+	struct migrate_vma args = dpmem_run_args(b, vma, base, i, j, owner,
+						 select);
 	unsigned long k;
 	bool fit;
 	int ret;
@@ -468,15 +479,8 @@ static int dpmem_pass_out(struct dpmem_dev *dev, struct vm_area_struct *vma,
 			  unsigned long base, unsigned long i, unsigned long j,
 			  struct dpmem_batch *b, struct dpmem_migrate *out)
 {
-	struct migrate_vma args = {
-		.vma = vma,
-		.src = b->src,
-		.dst = b->dst,
-		.start = base + (i << PAGE_SHIFT),
-		.end = base + (j << PAGE_SHIFT),
-		.pgmap_owner = dev->owner,
-		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
-	};
+	struct migrate_vma args = dpmem_run_args(b, vma, base, i, j, dev->owner,
+						 MIGRATE_VMA_SELECT_DEVICE_PRIVATE);
 	unsigned long k, moved = 0;
 	int ret;
 

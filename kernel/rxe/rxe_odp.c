@@ -378,7 +378,7 @@ static int rxe_odp_access(struct rxe_mr *mr, u64 iova, unsigned int length,
  * @mr: the MR, initialised by the caller's rxe_mr_init()
  *
  * O(1) for implicit MRs; nothing is pinned or faulted in.
- * Returns 0 or a negative errno.
+ * Returns 0 or a negative errno; -EINVAL for IB_ACCESS_FLUSH_PERSISTENT.
  */
 int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, u64 iova,
 			 int access, struct rxe_mr *mr)
@@ -389,6 +389,17 @@ int rxe_odp_mr_init_user(struct rxe_dev *rxe, u64 start, u64 length, u64 iova,
 
 	if (!current->mm)
 		return -EINVAL;
+	/*
+	 * A persistent flush needs persistent memory behind every page: a
+	 * pinned MR checks its pages at registration and refuses system RAM.
+	 * An ODP MR's pages are not known yet and may change, so it is
+	 * refused the same way rather than acknowledge flushes it cannot do.
+	 */
+	if (access & IB_ACCESS_FLUSH_PERSISTENT) {
+		rxe_info_dev(rxe, "%s[%d]: ODP MR with persistent flush refused: needs pmem\n",
+			     current->comm, task_pid_nr(current));
+		return -EINVAL;
+	}
 	odp = sodp_fail_alloc() ? NULL : kzalloc(sizeof(*odp), GFP_KERNEL_ACCOUNT);
 	if (!odp)
 		return -ENOMEM;

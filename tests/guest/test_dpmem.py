@@ -299,6 +299,18 @@ def ksm_merging_pages():
         return int(f.read())
 
 
+def pfns(addr, npages):
+    """The PFN of each page (None if not present), from /proc/self/pagemap."""
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(addr // PAGE * 8)
+        raw = f.read(npages * 8)
+    out = []
+    for i in range(npages):
+        e = int.from_bytes(raw[i * 8:i * 8 + 8], "little")
+        out.append(e & ((1 << 55) - 1) if e >> 63 else None)
+    return out
+
+
 @pytest.fixture
 def ksm():
     """ksmd scanning fast; its settings back, and everything unmerged, after."""
@@ -315,7 +327,7 @@ def ksm():
     put("sleep_millisecs", "10")
     put("run", "1")
     try:
-        yield
+        yield put
     finally:
         put("run", "2")  # unmerge
         for k in reversed(knobs):
@@ -330,11 +342,14 @@ def test_ksm_pages_stay_in_system_memory_and_count_as_failed(dev0, maps, ksm):
     m.madvise(MADV_MERGEABLE)
     assert dpmem.wait_for(lambda: ksm_merging_pages() >= merged, timeout=120), \
         f"ksmd merged {ksm_merging_pages()} of {merged} pages in 120 s"
+    ksm("run", "0")  # ksmd stops; merged pages stay merged
+    shared = pfns(m.addr, merged)
+    assert shared[0] is not None and shared == [shared[0]] * merged, "not one KSM page"
     r = dev0.to_device(m.addr, m.size)
     assert (r.moved, r.failed) == (m.pages - merged, merged)
     rmap, _ = states(dev0, m)
     assert [p for p in range(m.pages) if rmap[p] == RES_SYSTEM] == list(range(merged))
-    assert ksm_merging_pages() >= merged
+    assert pfns(m.addr, merged) == shared  # still the one KSM page
     assert dev0.to_system(m.addr, m.size).moved == m.pages - merged
     assert m.read() == b"k" * (MIB // 2) + pattern(MIB // 2, 22)
 

@@ -10,6 +10,7 @@ import pytest
 
 from rdma import (ODP_RDMA, counter_delta, hw_counters, live_objects, odp_rdma,
                   perftest_clock_ok, perftest_row, run_pair, run_perftest)
+from test_prefetch import provider_env
 
 
 
@@ -59,6 +60,18 @@ def test_write_past_the_end_of_a_truncated_file_fails_at_once_and_says_why(gid):
     assert counter_delta(before, hw_counters())["odp_fault_errors"] >= 1
     log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
     assert "the mm failed the fault (SIGBUS or a memory error)" in log
+
+
+@pytest.mark.parametrize("provider", ["debian", "softodp"])
+def test_persistent_flush_access_is_refused_for_odp_as_for_pinned(gid, provider):
+    # system RAM is not persistent memory: a pinned MR with persistent-flush
+    # access is refused at registration (rxe checks each page), and an ODP MR
+    # must be too, rather than acknowledge flushes that write nothing back
+    env = provider_env() if provider == "softodp" else None
+    r = odp_rdma(gid, "flush-persistent", env=env)
+    assert "pinned=Invalid argument odp=Invalid argument" in r.stdout, r.stdout
+    log = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+    assert "ODP MR with persistent flush refused: needs pmem" in log
 
 
 def test_fork_keeps_copy_on_write_on_both_sides(gid):

@@ -46,6 +46,10 @@
  *   advise-errors   ibv_advise_mr refusals: unknown lkey (ENOENT), range
  *              outside the MR and pinned MR (EINVAL), PREFETCH_WRITE on a
  *              read-only MR (EPERM), unmapped memory with FLUSH (EFAULT)
+ *   flush-persistent  registering with persistent-flush access (the kernel's
+ *              IB_ACCESS_FLUSH_PERSISTENT) over system RAM: a pinned MR and
+ *              an ODP MR are refused alike (EINVAL); with global-flush
+ *              access both register. Prints "pinned=E odp=E".
  *   bw         (a benchmark) -r RDMA WRITEs of -s bytes into an ODP MR (-i:
  *              implicit) after one warm-up pass; prints "mbps=..."
  *   touch      (a benchmark) first RDMA WRITE pass over an -s ODP MR, after
@@ -797,6 +801,48 @@ static void expect_errno(int got, int want, const char *what)
 		    got, strerror(got), want, strerror(want));
 }
 
+/* rdma/ib_user_ioctl_verbs.h: IB_UVERBS_ACCESS_FLUSH_{GLOBAL,PERSISTENT} */
+#define ACCESS_FLUSH_GLOBAL	(1 << 8)
+#define ACCESS_FLUSH_PERSISTENT	(1 << 9)
+
+/* 0 if an MR with @access registers over @buf, else the errno */
+static int reg_errno(struct vctx *v, void *buf, size_t len, int access)
+{
+	struct ibv_mr *mr = ibv_reg_mr(v->pd, buf, len, access);
+
+	if (!mr)
+		return errno;
+	ibv_dereg_mr(mr);
+	return 0;
+}
+
+static int test_flush_persistent(void)
+{
+	const size_t len = 64 * 1024;
+	int base = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+	char *buf = map_anon(len);
+	int pinned, odp;
+	struct vctx v;
+
+	memset(buf, 1, len);
+	vctx_open(&v, dev, gidx, IBV_QPT_RC, 0);
+	pinned = reg_errno(&v, buf, len, base | ACCESS_FLUSH_PERSISTENT);
+	odp = reg_errno(&v, buf, len, base | ACCESS_FLUSH_PERSISTENT |
+			IBV_ACCESS_ON_DEMAND);
+	printf("pinned=%s odp=%s\n", pinned ? strerror(pinned) : "ok",
+	       odp ? strerror(odp) : "ok");
+	if (pinned != EINVAL || odp != EINVAL)
+		die("persistent flush over system RAM: pinned %d, ODP %d, expected EINVAL for both",
+		    pinned, odp);
+	if (reg_errno(&v, buf, len, base | ACCESS_FLUSH_GLOBAL) ||
+	    reg_errno(&v, buf, len, base | ACCESS_FLUSH_GLOBAL |
+		      IBV_ACCESS_ON_DEMAND))
+		die("global flush access refused: %m");
+	vctx_close(&v);
+	printf("OK\n");
+	return 0;
+}
+
 static int test_advise_errors(void)
 {
 	const size_t len = 64 * 1024;
@@ -1031,6 +1077,8 @@ int main(int argc, char **argv)
 		return test_prefetch();
 	if (!strcmp(t, "prefetch-dereg"))
 		return test_prefetch_dereg();
+	if (!strcmp(t, "flush-persistent"))
+		return test_flush_persistent();
 	if (!strcmp(t, "advise-errors"))
 		return test_advise_errors();
 	die("unknown test %s", t);
